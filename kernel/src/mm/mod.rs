@@ -1,0 +1,2 @@
+//! Memory: the heap and the page tables.
+pub mod heap;
