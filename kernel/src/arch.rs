@@ -24,7 +24,9 @@ pub fn cpu_vendor() -> [u8; 12] {
 /// The port write must not break memory safety (no DMA set-up, etc.).
 #[cfg(target_os = "none")]
 pub unsafe fn outb(port: u16, value: u8) {
-    unsafe { core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack))
+    };
 }
 
 /// Reads a byte from an I/O port.
@@ -67,4 +69,16 @@ pub fn qemu_exit(code: ExitCode) -> ! {
     }
     let _ = code;
     halt_forever()
+}
+
+/// Masks every line of both legacy 8259 PICs (ports 0x21 and 0xA1).
+/// SeaBIOS leaves IRQ0 unmasked, and a pending timer interrupt would slow
+/// and disturb every measurement (FACTS.md). The kernel uses the LAPIC only.
+#[cfg(target_os = "none")]
+pub fn mask_legacy_pic() {
+    // SAFETY: writing the PICs' interrupt-mask registers only masks lines.
+    unsafe {
+        outb(0x21, 0xFF);
+        outb(0xA1, 0xFF);
+    }
 }

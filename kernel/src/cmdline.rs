@@ -41,7 +41,9 @@ impl<'a> Cmdline<'a> {
             verbose: false,
         };
         for word in line.split_ascii_whitespace() {
-            let Some((key, value)) = word.split_once('=') else { continue };
+            let Some((key, value)) = word.split_once('=') else {
+                continue;
+            };
             match key {
                 "nonce" => c.nonce = value,
                 "lab" => c.lab = value,
@@ -75,7 +77,9 @@ mod tests {
 
     #[test]
     fn parses_every_key() {
-        let c = Cmdline::parse("nonce=00ff lab=lab1 tests=lab1.a,lab1.b profile=amd accel=kvm inject=hang verbose=1");
+        let c = Cmdline::parse(
+            "nonce=00ff lab=lab1 tests=lab1.a,lab1.b profile=amd accel=kvm inject=hang verbose=1",
+        );
         assert_eq!(c.nonce, "00ff");
         assert_eq!(c.lab, "lab1");
         assert_eq!(c.profile, "amd");

@@ -78,12 +78,22 @@ impl SegmentDescriptor {
 
     /// A 64-bit code segment (L=1, D=0) at privilege level `dpl`.
     pub const fn code64(dpl: u8) -> Self {
-        Self(Self::COMMON | bits::EXECUTABLE | bits::LONG_MODE | ((dpl as u64 & 3) << bits::DPL_SHIFT))
+        Self(
+            Self::COMMON
+                | bits::EXECUTABLE
+                | bits::LONG_MODE
+                | ((dpl as u64 & 3) << bits::DPL_SHIFT),
+        )
     }
 
     /// A 32-bit code segment (L=0, D=1), for compatibility mode.
     pub const fn code32(dpl: u8) -> Self {
-        Self(Self::COMMON | bits::EXECUTABLE | bits::DEFAULT_SIZE | ((dpl as u64 & 3) << bits::DPL_SHIFT))
+        Self(
+            Self::COMMON
+                | bits::EXECUTABLE
+                | bits::DEFAULT_SIZE
+                | ((dpl as u64 & 3) << bits::DPL_SHIFT),
+        )
     }
 
     /// A writable data segment.
@@ -161,7 +171,9 @@ impl Gdt {
 
     /// Descriptor at `selector` (RPL bits ignored).
     pub fn descriptor(&self, selector: u16) -> Option<SegmentDescriptor> {
-        self.0.get(selector as usize / 8).map(|&d| SegmentDescriptor(d))
+        self.0
+            .get(selector as usize / 8)
+            .map(|&d| SegmentDescriptor(d))
     }
 
     /// Loads this table, reloads every segment register and the task register.
@@ -256,7 +268,11 @@ pub static BOOT_GDT: BootGdtPtr = BootGdtPtr {
     base: &BOOT_GDT_TABLE,
 };
 
-static BOOT_GDT_TABLE: [u64; 3] = [0, SegmentDescriptor::code64(0).0, SegmentDescriptor::data(0).0];
+static BOOT_GDT_TABLE: [u64; 3] = [
+    0,
+    SegmentDescriptor::code64(0).0,
+    SegmentDescriptor::data(0).0,
+];
 
 /// `lgdt` operand for the boot GDT.
 #[repr(C, packed)]

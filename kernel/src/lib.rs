@@ -7,45 +7,232 @@
 //!
 //! [`kmain_bsp`] reads as the boot sequence; each step is its own module.
 #![cfg_attr(not(test), no_std)]
+// On the host only the pure logic is built and unit-tested; the code that
+// needs the CPU is compiled out there, which leaves some items unused.
+#![cfg_attr(not(target_os = "none"), allow(dead_code, unused_imports))]
 
 extern crate alloc;
 
+pub mod acpi;
+pub mod apic;
 pub mod arch;
 pub mod cmdline;
 pub mod gdt;
+pub mod idt;
 pub mod mm;
+pub mod msr;
+pub mod percpu;
+pub mod process;
 pub mod pvh;
 pub mod serial;
+pub mod smp;
+pub mod test;
+pub mod thread;
+pub mod time;
+pub mod trap;
+pub mod usercopy;
 
 #[cfg(target_os = "none")]
 mod boot;
 
+use cmdline::Cmdline;
+use mm::paging::{self, AddressSpace, PAGE_SIZE};
+use percpu::{PerCpu, Stack};
+
+static CMDLINE: spin::Once<Cmdline<'static>> = spin::Once::new();
+static KERNEL_SPACE: spin::Once<spin::Mutex<AddressSpace>> = spin::Once::new();
+static EXPECTED_CPUS: spin::Once<usize> = spin::Once::new();
+static START_INFO: spin::Once<&'static pvh::StartInfo> = spin::Once::new();
+
+/// The parsed kernel command line.
+pub fn cmdline() -> &'static Cmdline<'static> {
+    CMDLINE
+        .get()
+        .expect("the command line is parsed first thing")
+}
+
+/// The address space every CPU runs in.
+pub fn kernel_space() -> spin::MutexGuard<'static, AddressSpace> {
+    KERNEL_SPACE.get().expect("paging is set up at boot").lock()
+}
+
+/// How many CPUs the MADT listed.
+pub fn expected_cpus() -> usize {
+    EXPECTED_CPUS.get().copied().unwrap_or(1)
+}
+
+// ANCHOR: stacks
+/// Sizes of each CPU's stacks. Each sits above an unmapped guard page, so
+/// an overflow faults instead of overwriting a neighbour.
+const IDLE_STACK_SIZE: u64 = 64 * 1024;
+const KERNEL_STACK_SIZE: u64 = 64 * 1024;
+const DF_STACK_SIZE: u64 = 16 * 1024;
+/// Virtual space reserved per CPU in the stack region.
+const CPU_STACK_SLOT: u64 = 256 * 1024;
+// ANCHOR_END: stacks
+
+/// Maps a stack of `size` bytes at `bottom`, leaving the page below it unmapped.
+fn map_stack(space: &mut AddressSpace, bottom: u64, size: u64) -> Stack {
+    use paging::flags::{NO_EXECUTE, WRITABLE};
+    space.map_new(bottom, (size / PAGE_SIZE) as usize, WRITABLE | NO_EXECUTE);
+    Stack {
+        bottom,
+        top: bottom + size,
+    }
+}
+
+/// Makes CPU `cpu`'s per-CPU block and its three guarded stacks.
+pub fn new_cpu_block(cpu: u32, apic_id: u32) -> &'static mut PerCpu {
+    let mut space = kernel_space();
+    let slot = paging::STACKS_BASE + cpu as u64 * CPU_STACK_SLOT;
+    let idle = map_stack(&mut space, slot + PAGE_SIZE, IDLE_STACK_SIZE);
+    let kernel = map_stack(&mut space, idle.top + PAGE_SIZE, KERNEL_STACK_SIZE);
+    let df = map_stack(&mut space, kernel.top + PAGE_SIZE, DF_STACK_SIZE);
+    assert!(df.top <= slot + CPU_STACK_SLOT);
+    PerCpu::new(cpu, apic_id, idle, kernel, df)
+}
+
+/// Per-CPU set-up that every CPU runs as it comes up, after its GDT, IDT
+/// and GS are in place: the labs' MSRs go here.
+pub fn cpu_setup_hooks(_me: &'static PerCpu) {}
+
 /// The boot CPU's Rust entry, called from boot.rs in 64-bit mode with the
 /// identity-mapped boot page tables and the boot stack.
 #[cfg(target_os = "none")]
+#[unsafe(no_mangle)]
 extern "C" fn kmain_bsp(start_info: u64) -> ! {
     serial::init();
-    kprintln!("syslab: hello from the boot CPU");
+    arch::mask_legacy_pic();
     // SAFETY: boot.rs passes EBX from the PVH entry.
-    let info = unsafe { pvh::StartInfo::from_phys(start_info) };
-    match info {
-        Some(info) => {
-            kprintln!("cmdline: {}", info.cmdline());
-            for m in info.modules() {
-                kprintln!("module at {:#x} size {:#x}", m.paddr, m.size);
-            }
-            for e in info.memmap() {
-                kprintln!("mem {:#x} {:#x} {}", e.addr, e.size, e.kind);
+    let Some(info) = (unsafe { pvh::StartInfo::from_phys(start_info) }) else {
+        kprintln!("syslab: no PVH start info; boot with qemu-system-x86_64 -kernel");
+        arch::qemu_exit(arch::ExitCode::KernelFault);
+    };
+    START_INFO.call_once(|| info);
+    let cmdline = *CMDLINE.call_once(|| Cmdline::parse(info.cmdline()));
+    test::set_nonce(cmdline.nonce);
+    kprintln!(
+        "syslab: {} on {} ({})",
+        cmdline.lab,
+        cmdline.profile,
+        cmdline.accel
+    );
+
+    time::calibrate();
+    let ram_top = info
+        .memmap()
+        .iter()
+        .filter(|e| e.kind == pvh::MEMMAP_RAM)
+        .map(|e| e.addr + e.size)
+        .max()
+        .unwrap_or(128 << 20);
+    if ram_top > paging::RAM_LIMIT {
+        kprintln!(
+            "syslab: only the first {} MiB of RAM are used",
+            paging::RAM_LIMIT >> 20
+        );
+    }
+    let space = KERNEL_SPACE.call_once(|| spin::Mutex::new(paging::build_kernel_space(ram_top)));
+    // SAFETY: the new tables map the kernel image, the heap and the boot stack.
+    unsafe { paging::activate(&space.lock()) };
+    idt::init();
+
+    let bsp = new_cpu_block(0, arch::apic_id_from_cpuid());
+    let idle_top = bsp.idle_stack.top;
+    // SAFETY: this block was made for the boot CPU.
+    unsafe { bsp.install() };
+    // Leave the unguarded boot stack for the boot CPU's own guarded one.
+    // SAFETY: the idle stack is mapped and unused; bsp_main never returns.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "call {main}",
+            top = in(reg) idle_top,
+            main = sym bsp_main,
+            options(noreturn),
+        )
+    }
+}
+
+/// The rest of the boot CPU's start-up, on its guarded idle stack.
+#[cfg(target_os = "none")]
+extern "C" fn bsp_main() -> ! {
+    let me = percpu::current();
+    idt::load();
+    apic::init();
+    cpu_setup_hooks(me);
+    let info = START_INFO.get().expect("kmain_bsp keeps the start info");
+    kprintln!(
+        "cpu 0: APIC id {}, vendor {}, TSC {} MHz",
+        me.apic_id,
+        core::str::from_utf8(&arch::cpu_vendor()).unwrap_or("?"),
+        time::tsc_khz() / 1000
+    );
+
+    let apic_ids = match acpi::cpu_apic_ids(info.rsdp_paddr) {
+        Ok(ids) if !ids.is_empty() => ids,
+        Ok(_) | Err(_) => {
+            kprintln!("smp: no usable MADT; running on the boot CPU only");
+            alloc::vec![me.apic_id]
+        }
+    };
+    EXPECTED_CPUS.call_once(|| apic_ids.len().min(percpu::MAX_CPUS));
+    let cr3 = kernel_space().cr3();
+    let missing = smp::start_aps(&apic_ids, cr3);
+    for id in &missing {
+        kprintln!(
+            "smp: the CPU with APIC id {id} never came online (no answer to INIT-SIPI-SIPI within 100 ms)"
+        );
+    }
+    for c in percpu::all() {
+        kprintln!(
+            "cpu {}: online, APIC id {}, GS block {:#x}, kernel stack {:#x}-{:#x}",
+            c.cpu,
+            c.apic_id,
+            c.self_ptr as u64,
+            c.kernel_stack.bottom,
+            c.kernel_stack.top
+        );
+    }
+
+    match info.modules().first() {
+        Some(m) => {
+            // SAFETY: QEMU placed the initrd there, in identity-mapped RAM.
+            let bytes =
+                unsafe { core::slice::from_raw_parts(m.paddr as *const u8, m.size as usize) };
+            if let Err(e) = process::load(&mut kernel_space(), bytes, percpu::online() as u64) {
+                kprintln!("user program: {e}");
             }
         }
-        None => kprintln!("no PVH start info"),
+        None => kprintln!("user program: none (pass kernel/user's ELF as -initrd)"),
     }
-    arch::qemu_exit(arch::ExitCode::Done)
+
+    let c = cmdline();
+    proto!(
+        "hello lab={} cpus={} vendor={} profile={} accel={}",
+        c.lab,
+        percpu::online(),
+        core::str::from_utf8(&arch::cpu_vendor()).unwrap_or("?"),
+        c.profile,
+        c.accel
+    );
+    test::run(c)
 }
 
 #[cfg(all(target_os = "none", not(test)))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    kprintln!("PANIC: {info}");
+    kprintln!("!! kernel panic: {info}");
+    let me = percpu::by_cpuid_apic_id();
+    let cpu = me.map(|c| c.cpu as i64).unwrap_or(-1);
+    let test = me.map(test::current_test_name).unwrap_or("-");
+    let (file, line) = info
+        .location()
+        .map(|l| (l.file(), l.line()))
+        .unwrap_or(("?", 0));
+    proto!(
+        "fault {test} cpu={cpu} kind=panic rip=0x0 ring=0 hint={} at {file}:{line}",
+        info.message()
+    );
     arch::qemu_exit(arch::ExitCode::KernelFault)
 }

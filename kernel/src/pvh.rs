@@ -58,7 +58,8 @@ impl StartInfo {
             return "";
         }
         // SAFETY: QEMU wrote a NUL-terminated string there.
-        let s = unsafe { core::ffi::CStr::from_ptr(self.cmdline_paddr as *const core::ffi::c_char) };
+        let s =
+            unsafe { core::ffi::CStr::from_ptr(self.cmdline_paddr as *const core::ffi::c_char) };
         s.to_str().unwrap_or("")
     }
 
@@ -67,7 +68,12 @@ impl StartInfo {
             return &[];
         }
         // SAFETY: QEMU wrote nr_modules entries there.
-        unsafe { core::slice::from_raw_parts(self.modlist_paddr as *const Module, self.nr_modules as usize) }
+        unsafe {
+            core::slice::from_raw_parts(
+                self.modlist_paddr as *const Module,
+                self.nr_modules as usize,
+            )
+        }
     }
 
     pub fn memmap(&self) -> &'static [MemmapEntry] {
@@ -76,7 +82,10 @@ impl StartInfo {
         }
         // SAFETY: QEMU wrote memmap_entries entries there.
         unsafe {
-            core::slice::from_raw_parts(self.memmap_paddr as *const MemmapEntry, self.memmap_entries as usize)
+            core::slice::from_raw_parts(
+                self.memmap_paddr as *const MemmapEntry,
+                self.memmap_entries as usize,
+            )
         }
     }
 }

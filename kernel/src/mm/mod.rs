@@ -1,2 +1,3 @@
 //! Memory: the heap and the page tables.
 pub mod heap;
+pub mod paging;

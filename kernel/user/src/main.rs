@@ -1,6 +1,18 @@
-#![no_std]
-#![no_main]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
-#[unsafe(no_mangle)]
-pub extern "C" fn _start() -> ! { loop {} }
+//! The ring-3 side of syslab: the user halves of the tests.
+//!
+//! The kernel loads this program once into the address space all CPUs
+//! share and starts a thread in it with RDI = test id, RSI = CPU number,
+//! RDX = argument (`syslab_abi::user_test`). A thread ends with a status
+//! through the exit trap, [`exit`]; anything else it does wrong (a fault)
+//! kills it, which is what several tests are after.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("this is the syslab user program: the kernel loads it");
+}
+
+#[cfg(target_os = "none")]
+mod rt;
+#[cfg(target_os = "none")]
+mod tests;

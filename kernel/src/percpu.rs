@@ -1,0 +1,198 @@
+//! Per-CPU data, found through the GS base.
+//!
+//! Each CPU owns one [`PerCpu`] block, padded to its own cache lines with
+//! `CachePadded`. While the CPU runs kernel code, IA32_GS_BASE points at the
+//! block; while it runs user code, `swapgs` has parked that pointer in
+//! IA32_KERNEL_GS_BASE and GS holds the user's value. Every entry from ring 3
+//! therefore starts with `swapgs`, and every return to ring 3 ends with one.
+//!
+//! Fields read by assembly have fixed offsets, exported as constants derived
+//! with `offset_of!` so that no stub counts bytes by hand.
+
+use crate::gdt::{Gdt, Tss};
+use crate::msr;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// Most CPUs the kernel will start (QEMU `-smp 1` to `-smp 8`).
+pub const MAX_CPUS: usize = 8;
+
+/// A stack's bounds: `bottom..top`, growing down from `top`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stack {
+    pub bottom: u64,
+    pub top: u64,
+}
+
+impl Stack {
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.bottom..=self.top).contains(&addr)
+    }
+}
+
+/// Counters, readable from any CPU. The exit counters record which return
+/// instruction each system call took, which is how the tests tell a safe
+/// fallback from a lucky return (FACTS.md: QEMU does not fault where
+/// Intel CPUs do).
+#[derive(Default)]
+pub struct Counters {
+    pub syscalls: AtomicU64,
+    pub exit_iretq: AtomicU64,
+    pub exit_sysexit: AtomicU64,
+    pub exit_sysret: AtomicU64,
+    pub user_faults: AtomicU64,
+}
+
+// ANCHOR: percpu
+/// One CPU's private data. The first fields are read by entry stubs.
+#[repr(C)]
+pub struct PerCpu {
+    /// `gs:[0]`: the block's own address, so `mov rax, gs:[0]` yields a pointer.
+    pub self_ptr: *const PerCpu,
+    /// `gs:[8]`: the top of this CPU's kernel stack. TSS.RSP0 and
+    /// IA32_SYSENTER_ESP hold the same value; KiSystemCall64 loads it.
+    pub kernel_stack_top: u64,
+    /// `gs:[16]`: where KiSystemCall64 parks the user RSP while it switches stacks.
+    pub user_rsp_scratch: UnsafeCell<u64>,
+    /// This CPU's number, 0 for the boot CPU.
+    pub cpu: u32,
+    /// Its local APIC id (from the MADT).
+    pub apic_id: u32,
+    /// The stack the CPU boots on and runs the test runner on.
+    pub idle_stack: Stack,
+    /// The stack of the user thread's kernel side (top = `kernel_stack_top`).
+    pub kernel_stack: Stack,
+    /// IST1: the double-fault handler's stack.
+    pub df_stack: Stack,
+    /// The runner's stack pointer while a user thread runs (see thread.rs).
+    pub runner_rsp: UnsafeCell<u64>,
+    /// The user thread running on this CPU, if any (see thread.rs).
+    pub thread: UnsafeCell<Option<crate::thread::Thread>>,
+    /// The test this CPU is running, for fault reports.
+    pub current_test: AtomicPtr<&'static str>,
+    pub counters: Counters,
+    /// Work posted by the boot CPU (see smp.rs).
+    pub mailbox: AtomicPtr<crate::smp::Job>,
+    pub gdt: Gdt,
+    pub tss: Tss,
+}
+// ANCHOR_END: percpu
+
+/// Offsets of the fields that assembly reads through GS.
+pub const PERCPU_SELF: usize = core::mem::offset_of!(PerCpu, self_ptr);
+pub const PERCPU_KERNEL_STACK: usize = core::mem::offset_of!(PerCpu, kernel_stack_top);
+pub const PERCPU_USER_RSP: usize = core::mem::offset_of!(PerCpu, user_rsp_scratch);
+const _: () = assert!(PERCPU_SELF == 0 && PERCPU_KERNEL_STACK == 8 && PERCPU_USER_RSP == 16);
+
+// SAFETY: the UnsafeCell fields are touched only by the owning CPU.
+unsafe impl Sync for PerCpu {}
+unsafe impl Send for PerCpu {}
+
+static CPUS: [AtomicPtr<CachePadded<PerCpu>>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+static ONLINE: AtomicU32 = AtomicU32::new(0);
+
+impl PerCpu {
+    /// Allocates CPU `cpu`'s block with the stacks already mapped.
+    pub fn new(
+        cpu: u32,
+        apic_id: u32,
+        idle: Stack,
+        kernel: Stack,
+        df: Stack,
+    ) -> &'static mut PerCpu {
+        let block = alloc::boxed::Box::leak(alloc::boxed::Box::new(CachePadded::new(PerCpu {
+            self_ptr: core::ptr::null(),
+            kernel_stack_top: kernel.top,
+            user_rsp_scratch: UnsafeCell::new(0),
+            cpu,
+            apic_id,
+            idle_stack: idle,
+            kernel_stack: kernel,
+            df_stack: df,
+            runner_rsp: UnsafeCell::new(0),
+            thread: UnsafeCell::new(None),
+            current_test: AtomicPtr::new(core::ptr::null_mut()),
+            counters: Counters::default(),
+            mailbox: AtomicPtr::new(core::ptr::null_mut()),
+            gdt: Gdt::new(),
+            tss: Tss::new(),
+        })));
+        let ptr: *mut CachePadded<PerCpu> = block;
+        block.self_ptr = ptr.cast();
+        block.tss.rsp[0] = kernel.top;
+        block.tss.ist[crate::idt::IST_DOUBLE_FAULT as usize - 1] = df.top;
+        CPUS[cpu as usize].store(ptr, Ordering::Release);
+        block
+    }
+
+    /// Makes this block the running CPU's: loads its GDT and TSS and points
+    /// IA32_GS_BASE at it. Called once on each CPU.
+    ///
+    /// # Safety
+    /// Must run on the CPU the block was made for, once.
+    #[cfg(target_os = "none")]
+    pub unsafe fn install(&'static mut self) {
+        let tss: *const Tss = &self.tss;
+        // SAFETY: the TSS lives as long as the block (forever).
+        self.gdt.set_tss(unsafe { &*tss });
+        let me: &'static PerCpu = self;
+        unsafe {
+            me.gdt.load();
+            debug_assert_eq!(msr::read(msr::IA32_GS_BASE), 0, "GS base set twice");
+            msr::write(msr::IA32_GS_BASE, me.self_ptr as u64);
+            msr::write(msr::IA32_KERNEL_GS_BASE, 0);
+        }
+        ONLINE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The running CPU's block. Valid in kernel mode after `install`.
+#[inline]
+pub fn current() -> &'static PerCpu {
+    let p: *const PerCpu;
+    // SAFETY: in kernel mode GS points at this CPU's block, whose first
+    // field is its own address.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0]", out(reg) p, options(nostack, readonly, preserves_flags))
+    };
+    // SAFETY: blocks are never freed.
+    unsafe { &*p }
+}
+
+/// The running CPU's number.
+#[inline]
+pub fn cpu_id() -> u32 {
+    current().cpu
+}
+
+/// CPU `n`'s block, if it exists.
+pub fn get(n: usize) -> Option<&'static PerCpu> {
+    let p = CPUS.get(n)?.load(Ordering::Acquire);
+    // SAFETY: blocks are never freed.
+    (!p.is_null()).then(|| unsafe { &**p })
+}
+
+/// Every CPU that has a block, in CPU order.
+pub fn all() -> impl Iterator<Item = &'static PerCpu> {
+    (0..MAX_CPUS).map_while(get)
+}
+
+/// How many CPUs have installed their block.
+pub fn online() -> u32 {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// Finds the block for the CPU executing this, without trusting GS: by the
+/// APIC id from CPUID. Fault handlers use it to check GS.
+pub fn by_cpuid_apic_id() -> Option<&'static PerCpu> {
+    let id = crate::arch::apic_id_from_cpuid();
+    all().find(|c| c.apic_id == id)
+}
+
+/// The value IA32_GS_BASE holds now.
+pub fn gs_base() -> u64 {
+    // SAFETY: IA32_GS_BASE exists on every x86_64 CPU.
+    unsafe { msr::read(msr::IA32_GS_BASE) }
+}

@@ -1,0 +1,319 @@
+//! Lab 0: the kernel's own tour. No student code runs here, so these tests
+//! pass on the skeleton; they check the foundation every lab stands on.
+
+use super::Test;
+use super::user::{all_cpus, describe, describe_fault};
+use crate::percpu::{self, PerCpu};
+use crate::thread::ThreadExit;
+use alloc::format;
+use alloc::string::String;
+use syslab_abi::user_test;
+
+pub static TESTS: &[Test] = &[
+    Test {
+        name: "lab0.boot",
+        points: 5,
+        description: "the kernel boots, reads its command line and loads the user program",
+        run: boot,
+    },
+    Test {
+        name: "lab0.cpus_online",
+        points: 10,
+        description: "every CPU in the MADT is online with its own APIC id, stacks and GS block",
+        run: cpus_online,
+    },
+    Test {
+        name: "lab0.tss_rsp0",
+        points: 5,
+        description: "each CPU's TSS.RSP0 is the top of its own kernel stack",
+        run: tss_rsp0,
+    },
+    Test {
+        name: "lab0.guard_pages",
+        points: 5,
+        description: "kernel stacks have unmapped guard pages; #DF runs on its own IST stack",
+        run: guard_pages,
+    },
+    Test {
+        name: "lab0.ring3_entry",
+        points: 10,
+        description: "each CPU enters ring 3 with iretq and its thread exits back to the kernel",
+        run: ring3_entry,
+    },
+    Test {
+        name: "lab0.kernel_read_fault",
+        points: 10,
+        description: "a ring-3 read of kernel memory is a page fault that kills only that thread",
+        run: kernel_read_fault,
+    },
+    Test {
+        name: "lab0.kernel_write_fault",
+        points: 5,
+        description: "a ring-3 write to kernel memory is a page fault",
+        run: kernel_write_fault,
+    },
+    Test {
+        name: "lab0.privileged",
+        points: 10,
+        description: "privileged instructions in ring 3 raise #GP",
+        run: privileged,
+    },
+    Test {
+        name: "lab0.nx",
+        points: 5,
+        description: "ring 3 cannot execute its own stack (NX)",
+        run: nx,
+    },
+];
+
+/// Page-fault error-code bits (Intel SDM Vol. 3A §5.7).
+const PF_PRESENT: u64 = 1;
+const PF_WRITE: u64 = 2;
+const PF_USER: u64 = 4;
+const PF_FETCH: u64 = 16;
+
+fn boot() -> Result<String, String> {
+    let image = crate::process::image().ok_or("the user program was not loaded")?;
+    Ok(format!(
+        "lab={} on {} CPU(s); user entry {:#x}",
+        crate::cmdline().lab,
+        percpu::online(),
+        image.entry
+    ))
+}
+
+fn cpus_online() -> Result<String, String> {
+    let expected = crate::expected_cpus();
+    let cpus: alloc::vec::Vec<&PerCpu> = percpu::all().collect();
+    if percpu::online() as usize != expected || cpus.len() != expected {
+        return Err(format!(
+            "{} CPU(s) in the MADT but {} online",
+            expected,
+            percpu::online()
+        ));
+    }
+    for (i, a) in cpus.iter().enumerate() {
+        for b in &cpus[i + 1..] {
+            if a.apic_id == b.apic_id {
+                return Err(format!(
+                    "CPUs {} and {} share APIC id {}",
+                    a.cpu, b.cpu, a.apic_id
+                ));
+            }
+            if a.self_ptr == b.self_ptr {
+                return Err(format!("CPUs {} and {} share a GS block", a.cpu, b.cpu));
+            }
+            let overlap = |x: percpu::Stack, y: percpu::Stack| x.bottom < y.top && y.bottom < x.top;
+            if overlap(a.kernel_stack, b.kernel_stack) || overlap(a.idle_stack, b.idle_stack) {
+                return Err(format!(
+                    "CPUs {} and {} have overlapping stacks",
+                    a.cpu, b.cpu
+                ));
+            }
+        }
+    }
+    // Each CPU checks, on itself, that GS and CPUID agree with its block.
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let gs = percpu::gs_base();
+        let apic = crate::arch::apic_id_from_cpuid();
+        if gs != c.self_ptr as u64 {
+            Err(format!(
+                "IA32_GS_BASE is {gs:#x}, block at {:#x}",
+                c.self_ptr as u64
+            ))
+        } else if apic != c.apic_id {
+            Err(format!(
+                "CPUID says APIC id {apic}, block says {}",
+                c.apic_id
+            ))
+        } else {
+            Ok(format!("APIC id {apic}, GS {gs:#x}"))
+        }
+    }))
+}
+
+/// The TSS this CPU's task register points at, found through SGDT and STR.
+fn live_tss_rsp0() -> u64 {
+    let mut gdtr = crate::gdt::DescriptorTablePointer { limit: 0, base: 0 };
+    let tr: u16;
+    // SAFETY: SGDT and STR only store.
+    unsafe {
+        core::arch::asm!("sgdt [{}]", in(reg) &mut gdtr, options(nostack));
+        core::arch::asm!("str {:x}", out(reg) tr, options(nomem, nostack));
+    }
+    let gdt = gdtr.base as *const u64;
+    // SAFETY: TR selects a 16-byte TSS descriptor in the live GDT.
+    let (low, high) = unsafe { (*gdt.add(tr as usize / 8), *gdt.add(tr as usize / 8 + 1)) };
+    let base = ((low >> 16) & 0xff_ffff) | (((low >> 56) & 0xff) << 24) | (high << 32);
+    // SAFETY: RSP0 sits at offset 4 of the TSS.
+    unsafe { core::ptr::read_unaligned((base + 4) as *const u64) }
+}
+
+fn tss_rsp0() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let rsp0 = live_tss_rsp0();
+        if rsp0 != c.kernel_stack.top {
+            return Err(format!(
+                "TSS.RSP0 is {rsp0:#x}, kernel stack top is {:#x}",
+                c.kernel_stack.top
+            ));
+        }
+        if let Some(other) = percpu::all().find(|o| o.cpu != c.cpu && o.kernel_stack.contains(rsp0))
+        {
+            return Err(format!(
+                "TSS.RSP0 {rsp0:#x} is inside CPU {}'s stack",
+                other.cpu
+            ));
+        }
+        Ok(format!("RSP0 {rsp0:#x}"))
+    }))
+}
+
+fn guard_pages() -> Result<String, String> {
+    let space = crate::kernel_space();
+    for c in percpu::all() {
+        for (what, s) in [
+            ("idle", c.idle_stack),
+            ("kernel", c.kernel_stack),
+            ("double-fault", c.df_stack),
+        ] {
+            if space.translate(s.bottom - 4096).is_some() {
+                return Err(format!(
+                    "CPU {}: the page below its {what} stack is mapped",
+                    c.cpu
+                ));
+            }
+            if space.translate(s.top - 8).is_none() {
+                return Err(format!("CPU {}: its {what} stack is not mapped", c.cpu));
+            }
+        }
+        let ist1 = c.tss.ist[0];
+        if !c.df_stack.contains(ist1) {
+            return Err(format!(
+                "CPU {}: IST1 {ist1:#x} is not its double-fault stack",
+                c.cpu
+            ));
+        }
+    }
+    let df = crate::idt::gate(8);
+    if df.ist() != crate::idt::IST_DOUBLE_FAULT {
+        return Err(format!(
+            "the #DF gate uses IST {}, expected {}",
+            df.ist(),
+            crate::idt::IST_DOUBLE_FAULT
+        ));
+    }
+    Ok("guard pages unmapped, #DF on IST1".into())
+}
+
+fn ring3_entry() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let exit = super::user::run(c, user_test::WHOAMI, 0);
+        if exit != ThreadExit::Exited(user_test::EXIT_OK_STATUS) {
+            return Err(format!("the user thread {}", describe(&exit)));
+        }
+        let r = crate::process::report(c.cpu).words;
+        let (cs, rsp, cpu_arg) = (r[0], r[1], r[2]);
+        let stack_top = syslab_abi::layout::user_stack_top(c.cpu as u64);
+        if cs != crate::gdt::USER_CS as u64 {
+            return Err(format!(
+                "ring 3 ran with CS {cs:#x}, expected {:#x}",
+                crate::gdt::USER_CS
+            ));
+        }
+        if !(stack_top - syslab_abi::layout::USER_STACK_SIZE..stack_top).contains(&rsp) {
+            return Err(format!(
+                "ring 3 ran on RSP {rsp:#x}, outside this CPU's user stack"
+            ));
+        }
+        if cpu_arg != c.cpu as u64 {
+            return Err(format!("the thread saw CPU {cpu_arg} in RSI"));
+        }
+        Ok(format!("CS {cs:#x}, RSP {rsp:#x}"))
+    }))
+}
+
+/// Checks that a thread died of a page fault with these error-code bits.
+fn expect_pf(exit: &ThreadExit, addr: u64, must: u64, must_not: u64) -> Result<(), String> {
+    match exit {
+        ThreadExit::Killed(f)
+            if f.vector == 14
+                && f.cr2 == addr
+                && f.error_code & must == must
+                && f.error_code & must_not == 0 =>
+        {
+            Ok(())
+        }
+        ThreadExit::Killed(f) => Err(format!(
+            "expected a #PF at {addr:#x} with error bits {must:#x} set and {must_not:#x} clear, but the thread was {}",
+            describe_fault(f)
+        )),
+        other => Err(format!(
+            "expected a #PF at {addr:#x}, but the thread {}",
+            describe(other)
+        )),
+    }
+}
+
+/// After a killed thread, the same CPU must still run user code.
+fn still_alive(c: &PerCpu) -> Result<(), String> {
+    match super::user::run(c, user_test::EXIT_OK, 0) {
+        ThreadExit::Exited(user_test::EXIT_OK_STATUS) => Ok(()),
+        other => Err(format!(
+            "after the fault, a fresh thread {}",
+            describe(&other)
+        )),
+    }
+}
+
+fn kernel_read_fault() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let target = c.self_ptr as u64; // this CPU's block: mapped, kernel-only
+        let exit = super::user::run(c, user_test::READ, target);
+        expect_pf(&exit, target, PF_PRESENT | PF_USER, PF_WRITE)?;
+        still_alive(c)?;
+        Ok(format!(
+            "read of {target:#x} killed the thread; the kernel lives on"
+        ))
+    }))
+}
+
+fn kernel_write_fault() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let target = c.kernel_stack.top - 64;
+        let exit = super::user::run(c, user_test::WRITE, target);
+        expect_pf(&exit, target, PF_PRESENT | PF_USER | PF_WRITE, 0)?;
+        still_alive(c)?;
+        Ok(format!("write to {target:#x} killed the thread"))
+    }))
+}
+
+fn privileged() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        for (i, name) in user_test::PRIVILEGED_NAMES.iter().enumerate() {
+            match super::user::run(c, user_test::PRIVILEGED, i as u64) {
+                ThreadExit::Killed(f) if f.vector == 13 => {}
+                other => {
+                    return Err(format!(
+                        "`{name}` in ring 3: expected #GP, but the thread {}",
+                        describe(&other)
+                    ));
+                }
+            }
+        }
+        still_alive(c)?;
+        Ok(format!(
+            "{} instructions refused",
+            user_test::PRIVILEGED_NAMES.len()
+        ))
+    }))
+}
+
+fn nx() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let target = syslab_abi::layout::user_stack_top(c.cpu as u64) - 256;
+        let exit = super::user::run(c, user_test::JUMP, target);
+        expect_pf(&exit, target, PF_PRESENT | PF_USER | PF_FETCH, 0)?;
+        Ok(format!("fetch from {target:#x} faulted"))
+    }))
+}

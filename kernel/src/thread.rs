@@ -1,0 +1,190 @@
+//! User threads: one per CPU at a time, started by the test runner.
+//!
+//! The runner calls [`run_user`] on its own stack (the CPU's idle stack).
+//! `enter_user` saves the runner's callee-saved registers and stack pointer
+//! in the per-CPU block, then `iretq`s to ring 3. Entries from ring 3 land
+//! on the CPU's kernel stack (TSS.RSP0, IA32_SYSENTER_ESP, the SYSCALL
+//! stack), never on the runner's. When the thread ends, by the exit trap, a
+//! system call or a fault, [`end_current`] restores the runner's stack and
+//! registers, and `run_user` returns what happened.
+
+use crate::gdt::{USER_CS, USER_SS};
+use crate::percpu;
+use crate::trap::KTrapFrame;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Where a user thread starts and what it gets in RDI, RSI, RDX.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct UserStart {
+    pub rip: u64,
+    pub rsp: u64,
+    pub rflags: u64,
+    pub args: [u64; 3],
+}
+
+/// A fault that killed a user thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rsp: u64,
+    /// CR2 for a page fault, else 0.
+    pub cr2: u64,
+}
+
+impl Fault {
+    pub fn from_frame(frame: &KTrapFrame, cr2: u64) -> Self {
+        Fault {
+            vector: frame.entry,
+            error_code: frame.error_code,
+            rip: frame.rip,
+            cs: frame.cs,
+            rsp: frame.rsp,
+            cr2: if frame.entry == 14 { cr2 } else { 0 },
+        }
+    }
+}
+
+/// How a user thread ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadExit {
+    /// It exited with this status (the exit trap or NtTerminateThread).
+    Exited(u64),
+    /// A fault, or the kernel on its behalf, killed it.
+    Killed(Fault),
+}
+
+/// The kernel's record of the thread running on a CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct Thread {
+    pub exit: Option<ThreadExit>,
+}
+
+/// Address of the user program's exit trap (`int3` in `syslab_exit`), + 1:
+/// the RIP that #BP reports. Set when the user program is loaded.
+static EXIT_TRAP_RIP: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Records where the user program's `int3` exit trap is.
+pub fn set_exit_trap(int3_address: u64) {
+    EXIT_TRAP_RIP.store(int3_address + 1, Ordering::Relaxed);
+}
+
+/// Whether a #BP at `rip` is the user program's exit trap.
+pub fn is_exit_trap(rip: u64) -> bool {
+    rip == EXIT_TRAP_RIP.load(Ordering::Relaxed)
+}
+
+/// Runs a user thread on this CPU until it ends.
+#[cfg(target_os = "none")]
+pub fn run_user(start: &UserStart) -> ThreadExit {
+    let me = percpu::current();
+    // SAFETY: only this CPU touches its thread slot.
+    unsafe { *me.thread.get() = Some(Thread { exit: None }) };
+    // SAFETY: the frame holds user selectors, and the user program is mapped.
+    unsafe { enter_user(me.runner_rsp.get(), start) };
+    // SAFETY: as above; end_current stored the outcome before resuming us.
+    let t = unsafe { (*me.thread.get()).take() };
+    t.and_then(|t| t.exit)
+        .expect("a user thread ended without an exit record")
+}
+
+/// Ends the user thread of this CPU with `exit` and returns to the runner.
+/// Called from trap and system-call handlers on the kernel stack.
+#[cfg(target_os = "none")]
+pub fn end_current(exit: ThreadExit) -> ! {
+    let me = percpu::current();
+    // SAFETY: only this CPU touches its thread slot and runner_rsp.
+    unsafe {
+        match (*me.thread.get()).as_mut() {
+            Some(t) => t.exit = Some(exit),
+            None => panic!("no user thread to end on CPU {}", me.cpu),
+        }
+        resume_runner(*me.runner_rsp.get())
+    }
+}
+
+/// The exit trap: `int3` at the agreed address, status in RAX.
+#[cfg(target_os = "none")]
+pub fn exit_current(status: u64) -> ! {
+    end_current(ThreadExit::Exited(status))
+}
+
+/// A fault from ring 3 kills the thread.
+#[cfg(target_os = "none")]
+pub fn kill_current(fault: Fault) -> ! {
+    percpu::current()
+        .counters
+        .user_faults
+        .fetch_add(1, Ordering::Relaxed);
+    end_current(ThreadExit::Killed(fault))
+}
+
+/// Saves the runner's context at `*runner_rsp` and enters ring 3.
+/// "Returns" when `resume_runner` switches back.
+#[cfg(target_os = "none")]
+#[unsafe(naked)]
+unsafe extern "C" fn enter_user(runner_rsp: *mut u64, start: *const UserStart) {
+    core::arch::naked_asm!(
+        // Callee-saved registers of the System V ABI: resume_runner pops them.
+        "push rbx",
+        "push rbp",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "mov [rdi], rsp",
+        // The iretq frame: SS, RSP, RFLAGS, CS, RIP.
+        "push {user_ss}",
+        "push qword ptr [rsi + {rsp}]",
+        "push qword ptr [rsi + {rflags}]",
+        "push {user_cs}",
+        "push qword ptr [rsi + {rip}]",
+        "mov rdi, [rsi + {arg0}]",
+        "mov rdx, [rsi + {arg2}]",
+        "mov rsi, [rsi + {arg1}]",
+        // Leave nothing of the kernel's in the other registers.
+        "xor eax, eax",
+        "xor ebx, ebx",
+        "xor ecx, ecx",
+        "xor ebp, ebp",
+        "xor r8d, r8d",
+        "xor r9d, r9d",
+        "xor r10d, r10d",
+        "xor r11d, r11d",
+        "xor r12d, r12d",
+        "xor r13d, r13d",
+        "xor r14d, r14d",
+        "xor r15d, r15d",
+        // Park the kernel GS base in IA32_KERNEL_GS_BASE for the next entry.
+        "swapgs",
+        "iretq",
+        user_ss = const USER_SS as u64,
+        user_cs = const USER_CS as u64,
+        rip = const core::mem::offset_of!(UserStart, rip),
+        rsp = const core::mem::offset_of!(UserStart, rsp),
+        rflags = const core::mem::offset_of!(UserStart, rflags),
+        arg0 = const core::mem::offset_of!(UserStart, args),
+        arg1 = const core::mem::offset_of!(UserStart, args) + 8,
+        arg2 = const core::mem::offset_of!(UserStart, args) + 16,
+    );
+}
+
+/// Switches back to the runner's stack saved by `enter_user` and returns
+/// from that call. The kernel-stack frames of the ended thread are dropped.
+#[cfg(target_os = "none")]
+#[unsafe(naked)]
+unsafe extern "C" fn resume_runner(runner_rsp: u64) -> ! {
+    core::arch::naked_asm!(
+        "mov rsp, rdi",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbp",
+        "pop rbx",
+        "ret",
+    );
+}

@@ -1,0 +1,350 @@
+//! The trap frame, the exception entry path and the fault reports.
+//!
+//! Exceptions and interrupts enter through the 256 stubs below and
+//! `trap_common`, which builds a [`KTrapFrame`] and calls [`trap_dispatch`].
+//! The three system-call entries of the labs (int 0x2e, SYSENTER, SYSCALL)
+//! build the very same frame themselves, so one dispatcher and one exit
+//! decision serve them all.
+
+use crate::percpu;
+
+// ANCHOR: ktrap_frame
+/// What the kernel saves on entry from user mode: NT's KTRAP_FRAME, cut
+/// down to what an x86_64 kernel needs. The stub pushes it from the bottom
+/// up, so the last push (R15) sits at the lowest address, where `rsp`
+/// points when the stub calls Rust.
+///
+/// ```text
+///   higher addresses
+///   +----------------+
+///   | ss             |  \
+///   | rsp            |   |  pushed by the CPU for int n and exceptions;
+///   | rflags         |   |  built by hand by KiFastCallEntry (SYSENTER)
+///   | cs             |   |  and KiSystemCall64 (SYSCALL)
+///   | rip            |  /
+///   | error_code     |  CPU-pushed for some exceptions, else 0
+///   | entry          |  how the kernel was entered (vector or ENTRY_*)
+///   | rax ... r15    |  general registers, rax highest
+///   +----------------+  <- rsp when the stub calls Rust
+///   lower addresses
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KTrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// How the kernel was entered: an IDT vector (0..=255, 0x2E for
+    /// `int 0x2e`), [`ENTRY_SYSENTER`] or [`ENTRY_SYSCALL`].
+    pub entry: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+// ANCHOR_END: ktrap_frame
+
+/// `KTrapFrame::entry` of a frame built by KiFastCallEntry (SYSENTER).
+pub const ENTRY_SYSENTER: u64 = 0x100;
+/// `KTrapFrame::entry` of a frame built by KiSystemCall64 (SYSCALL).
+pub const ENTRY_SYSCALL: u64 = 0x101;
+
+/// Size of the frame: 15 registers, entry, error code, 5 hardware words.
+pub const KTRAP_FRAME_SIZE: usize = 22 * 8;
+const _: () = assert!(size_of::<KTrapFrame>() == KTRAP_FRAME_SIZE);
+/// Offset of the hardware part (rip) within the frame.
+pub const KTRAP_FRAME_RIP: usize = core::mem::offset_of!(KTrapFrame, rip);
+const _: () = assert!(KTRAP_FRAME_RIP == 17 * 8);
+
+impl KTrapFrame {
+    /// Whether the CPU was in ring 3 when it entered.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+/// RFLAGS bits (Intel SDM Vol. 1 §3.4.3).
+pub mod rflags {
+    pub const CF: u64 = 1 << 0;
+    /// Bit 1 always reads as 1.
+    pub const RESERVED1: u64 = 1 << 1;
+    /// Trap flag: single-step.
+    pub const TF: u64 = 1 << 8;
+    pub const IF: u64 = 1 << 9;
+    pub const DF: u64 = 1 << 10;
+    pub const IOPL: u64 = 3 << 12;
+    /// Nested task: IRET would try a task switch in legacy mode.
+    pub const NT: u64 = 1 << 14;
+    pub const RF: u64 = 1 << 16;
+    /// Alignment check (and SMAP override).
+    pub const AC: u64 = 1 << 18;
+}
+
+/// The name of exception `vector`, as the SDM abbreviates it.
+pub fn vector_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "#DE divide error",
+        1 => "#DB debug",
+        2 => "NMI",
+        3 => "#BP breakpoint",
+        4 => "#OF overflow",
+        5 => "#BR bound range",
+        6 => "#UD invalid opcode",
+        7 => "#NM device not available",
+        8 => "#DF double fault",
+        10 => "#TS invalid TSS",
+        11 => "#NP segment not present",
+        12 => "#SS stack fault",
+        13 => "#GP general protection",
+        14 => "#PF page fault",
+        16 => "#MF x87 error",
+        17 => "#AC alignment check",
+        18 => "#MC machine check",
+        19 => "#XM SIMD error",
+        20 => "#VE virtualization",
+        21 => "#CP control protection",
+        0x2E => "int 0x2e",
+        ENTRY_SYSENTER => "sysenter",
+        ENTRY_SYSCALL => "syscall",
+        32..=255 => "interrupt",
+        _ => "reserved",
+    }
+}
+
+/// The short mnemonic ("#PF") for protocol lines.
+pub fn vector_mnemonic(vector: u64) -> &'static str {
+    vector_name(vector).split(' ').next().unwrap_or("?")
+}
+
+/// Decodes a page-fault error code (Intel SDM Vol. 3A §5.7, Figure 5-12).
+pub fn describe_pf_error(code: u64) -> (&'static str, &'static str, &'static str, &'static str) {
+    (
+        if code & 1 != 0 {
+            "protection violation"
+        } else {
+            "page not present"
+        },
+        if code & 2 != 0 { "write" } else { "read" },
+        if code & 4 != 0 {
+            "from ring 3"
+        } else {
+            "from ring 0"
+        },
+        if code & 16 != 0 {
+            ", instruction fetch"
+        } else {
+            ""
+        },
+    )
+}
+
+#[cfg(target_os = "none")]
+mod imp {
+    use super::*;
+    use crate::arch::{ExitCode, qemu_exit};
+    use crate::{kprint, kprintln, proto};
+
+    // The 256 entry stubs, 16 bytes apart so that idt.rs can compute each
+    // one's address. Each pushes a zero where the CPU pushes no error code,
+    // then the vector number, and jumps to the common path.
+    core::arch::global_asm!(
+        ".pushsection .text.trap_stubs, \"ax\"",
+        ".p2align 4",
+        ".global trap_stubs",
+        "trap_stubs:",
+        ".set vec, 0",
+        ".rept 256",
+        ".p2align 4",
+        ".if (vec == 8) | (vec == 10) | (vec == 11) | (vec == 12) | (vec == 13) | (vec == 14) | (vec == 17) | (vec == 21) | (vec == 29) | (vec == 30)",
+        "    push offset vec",
+        ".else",
+        "    push 0",
+        "    push offset vec",
+        ".endif",
+        "    jmp {common}",
+        ".set vec, vec + 1",
+        ".endr",
+        ".popsection",
+        common = sym trap_common,
+    );
+
+    /// Builds the frame and calls `trap_dispatch`.
+    ///
+    /// On entry: `[rsp]` = vector, `[rsp+8]` = error code, `[rsp+16]` = RIP,
+    /// `[rsp+24]` = CS, then RFLAGS, RSP, SS. The CPU has switched to
+    /// TSS.RSP0 if it came from ring 3 (or to an IST stack).
+    #[unsafe(naked)]
+    unsafe extern "C" fn trap_common() {
+        core::arch::naked_asm!(
+            // From ring 3, GS still holds the user's base: swap in the kernel's.
+            "test byte ptr [rsp + 24], 3",
+            "jz 2f",
+            "swapgs",
+            "2:",
+            "push rax",
+            "push rbx",
+            "push rcx",
+            "push rdx",
+            "push rsi",
+            "push rdi",
+            "push rbp",
+            "push r8",
+            "push r9",
+            "push r10",
+            "push r11",
+            "push r12",
+            "push r13",
+            "push r14",
+            "push r15",
+            "mov rdi, rsp", // &mut KTrapFrame
+            "cld",          // the ABI wants DF clear; ring 3 may have set it
+            "call {dispatch}",
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop r11",
+            "pop r10",
+            "pop r9",
+            "pop r8",
+            "pop rbp",
+            "pop rdi",
+            "pop rsi",
+            "pop rdx",
+            "pop rcx",
+            "pop rbx",
+            "pop rax",
+            // Back to ring 3: give the user its GS again.
+            "test byte ptr [rsp + 24], 3",
+            "jz 3f",
+            "swapgs",
+            "3:",
+            "add rsp, 16", // drop vector and error code
+            "iretq",
+            dispatch = sym trap_dispatch,
+        );
+    }
+
+    /// Every exception and interrupt that the kernel's own gates receive.
+    extern "C" fn trap_dispatch(frame: &mut KTrapFrame) {
+        let vector = frame.entry;
+        if frame.from_user() {
+            if vector == 3 && crate::thread::is_exit_trap(frame.rip) {
+                crate::thread::exit_current(frame.rax);
+            }
+            let fault = crate::thread::Fault::from_frame(frame, read_cr2());
+            report(frame, fault.cr2, "user thread killed");
+            crate::thread::kill_current(fault);
+        }
+        if crate::usercopy::fixup(frame) {
+            return;
+        }
+        kernel_fault(frame);
+    }
+
+    fn read_cr2() -> u64 {
+        let cr2: u64;
+        // SAFETY: reading CR2 has no side effect.
+        unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
+        cr2
+    }
+
+    /// Prints the human-readable report of a trap, in one piece so that
+    /// another CPU's output cannot land in the middle of it.
+    fn report(frame: &KTrapFrame, cr2: u64, what: &str) {
+        let cpu = percpu::by_cpuid_apic_id()
+            .map(|c| c.cpu as i64)
+            .unwrap_or(-1);
+        let f = frame;
+        let pf = if f.entry == 14 {
+            let (p, w, u, i) = describe_pf_error(f.error_code);
+            alloc::format!(
+                "   error code {:#x} ({p}, {w}, {u}{i}), CR2 {cr2:#018x}\n",
+                f.error_code
+            )
+        } else if f.error_code != 0 {
+            alloc::format!("   error code {:#x}\n", f.error_code)
+        } else {
+            alloc::string::String::new()
+        };
+        kprint!(
+            "!! {} in ring {} on CPU {cpu}: {what}\n{pf}\
+             \x20  RIP {:#018x}  CS {:#06x}  RFLAGS {:#018x}\n\
+             \x20  RSP {:#018x}  SS {:#06x}\n\
+             \x20  RAX {:#018x} RBX {:#018x} RCX {:#018x} RDX {:#018x}\n\
+             \x20  RSI {:#018x} RDI {:#018x} RBP {:#018x} R8  {:#018x}\n",
+            vector_name(f.entry),
+            f.cs & 3,
+            f.rip,
+            f.cs,
+            f.rflags,
+            f.rsp,
+            f.ss,
+            f.rax,
+            f.rbx,
+            f.rcx,
+            f.rdx,
+            f.rsi,
+            f.rdi,
+            f.rbp,
+            f.r8
+        );
+    }
+
+    /// A fault in ring 0: report it, tell the grader, end the run.
+    fn kernel_fault(frame: &KTrapFrame) -> ! {
+        let cr2 = read_cr2();
+        report(frame, cr2, "kernel fault");
+        let me = percpu::by_cpuid_apic_id();
+        let mut hint = "";
+        if let Some(me) = me {
+            let gs = percpu::gs_base();
+            if gs != me.self_ptr as u64 {
+                kprintln!(
+                    "   IA32_GS_BASE is {gs:#x}, but this CPU's block is at {:#x}",
+                    me.self_ptr as u64
+                );
+                hint = "GS does not point at the per-CPU block: an entry or exit path is missing a swapgs (or has one too many)";
+            }
+            if frame.entry == 8
+                || me.kernel_stack.bottom.saturating_sub(4096) <= frame.rsp
+                    && frame.rsp < me.kernel_stack.bottom
+            {
+                hint = "the kernel stack overflowed into its guard page, or TSS.RSP0/IST points at a bad stack";
+            }
+        }
+        let cpu = me.map(|c| c.cpu as i64).unwrap_or(-1);
+        let test = me.map(crate::test::current_test_name).unwrap_or("-");
+        let mut line = crate::test::LineBuf::new();
+        use core::fmt::Write;
+        let _ = write!(
+            line,
+            "fault {test} cpu={cpu} kind={} rip={:#x} ring={}",
+            vector_mnemonic(frame.entry),
+            frame.rip,
+            frame.cs & 3
+        );
+        if frame.entry == 14 {
+            let _ = write!(line, " cr2={cr2:#x}");
+        }
+        if !hint.is_empty() {
+            let _ = write!(line, " hint={hint}");
+        }
+        proto!("{}", line.as_str());
+        qemu_exit(ExitCode::KernelFault)
+    }
+}

@@ -1,0 +1,61 @@
+//! The user halves of the kernel's tests.
+
+use crate::rt::report;
+use syslab_abi::user_test::*;
+
+/// Dispatches on the test id the kernel passed in RDI.
+pub extern "C" fn user_main(test: u64, cpu: u64, arg: u64) -> u64 {
+    match test {
+        EXIT_OK => EXIT_OK_STATUS,
+        READ => {
+            // SAFETY: deliberately unsafe: the test wants the fault.
+            unsafe { core::ptr::read_volatile(arg as *const u8) };
+            EXIT_OK_STATUS
+        }
+        WRITE => {
+            // SAFETY: as above.
+            unsafe { core::ptr::write_volatile(arg as *mut u8, 0xCC) };
+            EXIT_OK_STATUS
+        }
+        PRIVILEGED => {
+            privileged(arg);
+            EXIT_OK_STATUS
+        }
+        JUMP => {
+            // SAFETY: as above: the target is not meant to run.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(arg as usize) };
+            f();
+            EXIT_OK_STATUS
+        }
+        INT_2D => {
+            // SAFETY: the gate's DPL is 0: the CPU raises #GP instead.
+            unsafe { core::arch::asm!("int 0x2d") };
+            EXIT_OK_STATUS
+        }
+        WHOAMI => {
+            let (cs, rsp): (u64, u64);
+            // SAFETY: reads registers only.
+            unsafe { core::arch::asm!("mov {:r}, cs", "mov {}, rsp", out(reg) cs, out(reg) rsp) };
+            let r = report(cpu);
+            r.words[0] = cs;
+            r.words[1] = rsp;
+            r.words[2] = cpu;
+            EXIT_OK_STATUS
+        }
+        _ => 0xBAD_7E57,
+    }
+}
+
+/// Tries privileged instruction number `which` (PRIVILEGED_NAMES).
+fn privileged(which: u64) {
+    // SAFETY: every one of these raises #GP at CPL 3.
+    unsafe {
+        match which {
+            0 => core::arch::asm!("hlt"),
+            1 => core::arch::asm!("cli"),
+            2 => core::arch::asm!("mov rax, cr3", out("rax") _),
+            3 => core::arch::asm!("wrmsr", in("ecx") 0xC000_0101u32, in("eax") 0, in("edx") 0),
+            _ => core::arch::asm!("in al, dx", in("dx") 0x3f8u16, out("al") _),
+        }
+    }
+}
