@@ -246,6 +246,9 @@ mod imp {
             if vector == 3 && crate::thread::is_exit_trap(frame.rip) {
                 crate::thread::exit_current(frame.rax);
             }
+            if crate::selftest::is_probe(vector) {
+                crate::selftest::probe_reached();
+            }
             let fault = crate::thread::Fault::from_frame(frame, read_cr2());
             report(frame, fault.cr2, "user thread killed");
             crate::thread::kill_current(fault);

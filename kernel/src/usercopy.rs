@@ -1,11 +1,117 @@
-//! Copying from user memory without trusting it.
+//! Copying to and from user memory without trusting it.
 //!
-//! Filled in by Lab 1's kernel side: a range check plus a fault fixup.
+//! Two defences, as in NT's ProbeForRead plus its exception handler, and
+//! Linux's access_ok() plus its exception table:
+//!
+//! 1. a range check: the whole range must lie in user space
+//!    ([`paging::is_user_range`]), so a user cannot make the kernel read or
+//!    write kernel memory on its behalf;
+//! 2. a fault fixup: the copy itself is one `rep movsb` whose address the
+//!    trap handler knows. A page fault (unmapped user page) or a general
+//!    protection fault (non-canonical address) at that instruction resumes
+//!    at the routine's error exit instead of being a kernel fault.
 
+use crate::mm::paging;
 use crate::trap::KTrapFrame;
+use syslab_abi::status::{NtStatus, STATUS_ACCESS_VIOLATION};
 
-/// If the fault at `frame.rip` happened inside a user-copy routine, resume
-/// it at its error exit and return true.
-pub fn fixup(_frame: &mut KTrapFrame) -> bool {
+/// The copy faulted on a user address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserFault;
+
+impl From<UserFault> for NtStatus {
+    fn from(_: UserFault) -> NtStatus {
+        STATUS_ACCESS_VIOLATION
+    }
+}
+
+#[cfg(target_os = "none")]
+mod imp {
+    // ANCHOR: copy_routine
+    /// Copies `len` bytes from `src` to `dst`; returns 0, or 1 if the copy
+    /// faulted. Only the `rep movsb` at `usercopy_insn` may fault.
+    #[unsafe(naked)]
+    pub unsafe extern "C" fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> u64 {
+        core::arch::naked_asm!(
+            "mov rcx, rdx", // RDI = dst and RSI = src already, as movsb wants
+            ".global usercopy_insn",
+            "usercopy_insn:",
+            "rep movsb",
+            "xor eax, eax",
+            "ret",
+            ".global usercopy_fixup",
+            "usercopy_fixup:", // trap.rs resumes here after a fault
+            "mov eax, 1",
+            "ret",
+        );
+    }
+    // ANCHOR_END: copy_routine
+
+    unsafe extern "C" {
+        pub static usercopy_insn: u8;
+        pub static usercopy_fixup: u8;
+    }
+}
+
+/// If a ring-0 #PF or #GP happened at the copy instruction, resume the copy
+/// routine at its error exit and return true. Called by the trap handler.
+pub fn fixup(frame: &mut KTrapFrame) -> bool {
+    #[cfg(target_os = "none")]
+    {
+        let insn = &raw const imp::usercopy_insn as u64;
+        if (frame.entry == 14 || frame.entry == 13) && frame.rip == insn {
+            frame.rip = &raw const imp::usercopy_fixup as u64;
+            return true;
+        }
+    }
+    let _ = frame;
     false
+}
+
+/// Copies `dst.len()` bytes from user address `src` without a range check.
+/// The caller must have checked the range with `paging::is_user_range`;
+/// this only survives faults.
+///
+/// # Safety
+/// `src..src+len` must not be kernel memory (the range check's job).
+pub unsafe fn copy_from_user_unchecked(dst: &mut [u8], src: u64) -> Result<(), UserFault> {
+    #[cfg(target_os = "none")]
+    {
+        // SAFETY: dst is a valid kernel buffer; faults on src are fixed up.
+        match unsafe { imp::copy_bytes(dst.as_mut_ptr(), src as *const u8, dst.len()) } {
+            0 => Ok(()),
+            _ => Err(UserFault),
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = (dst, src);
+        Err(UserFault)
+    }
+}
+
+/// Copies from user space, with the range check.
+pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), UserFault> {
+    if !paging::is_user_range(src, dst.len() as u64) {
+        return Err(UserFault);
+    }
+    // SAFETY: the range lies in user space.
+    unsafe { copy_from_user_unchecked(dst, src) }
+}
+
+/// Copies to user space, with the range check.
+pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), UserFault> {
+    if !paging::is_user_range(dst, src.len() as u64) {
+        return Err(UserFault);
+    }
+    #[cfg(target_os = "none")]
+    {
+        // SAFETY: the range lies in user space; faults are fixed up.
+        match unsafe { imp::copy_bytes(dst as *mut u8, src.as_ptr(), src.len()) } {
+            0 => Ok(()),
+            _ => Err(UserFault),
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    Err(UserFault)
 }

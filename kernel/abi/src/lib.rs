@@ -20,6 +20,33 @@ pub mod status {
     }
 }
 
+/// System-service numbers: the index into KiServiceTable that each ntdll
+/// stub loads into EAX. The argument counts live in the kernel's table.
+pub mod service {
+    /// NtNull(): does nothing, returns STATUS_SUCCESS. The benchmark's null call.
+    pub const NT_NULL: u32 = 0;
+    /// NtCreateMutant(OUT PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, BOOLEAN InitialOwner).
+    pub const NT_CREATE_MUTANT: u32 = 1;
+    /// NtClose(HANDLE).
+    pub const NT_CLOSE: u32 = 2;
+    /// NtGetCurrentProcessorNumber(): returns the CPU number in RAX.
+    pub const NT_GET_CURRENT_PROCESSOR_NUMBER: u32 = 3;
+    /// NtTerminateThread(HANDLE, NTSTATUS ExitStatus): ends the calling thread.
+    pub const NT_TERMINATE_THREAD: u32 = 4;
+    /// NtTestEcho(OUT PULONG64 Buffer, ULONG64 Count, a1..a6): copies the
+    /// first Count (<= 6) of a1..a6 to Buffer. Eight arguments in all.
+    pub const NT_TEST_ECHO: u32 = 5;
+    /// NtTestStatus(NTSTATUS): returns its argument as the status.
+    pub const NT_TEST_STATUS: u32 = 6;
+    /// How many services there are; the first invalid number.
+    pub const COUNT: u32 = 7;
+
+    /// NtCurrentThread(): the pseudo-handle of the calling thread.
+    pub const NT_CURRENT_THREAD: u64 = u64::MAX - 1;
+    /// MUTANT_ALL_ACCESS.
+    pub const MUTANT_ALL_ACCESS: u64 = 0x001F_0001;
+}
+
 /// User address-space layout shared with the user program.
 pub mod layout {
     /// Each CPU's user thread gets its own stack, below this, 64 KiB apart.
@@ -65,9 +92,47 @@ pub mod user_test {
     pub const INT_2D: u64 = 6;
     /// Write RSP and a few registers to the report page, then exit.
     pub const WHOAMI: u64 = 7;
+    /// Call NtNull `arg` times through `int 0x2e`; report the last status.
+    pub const INT2E_NULL: u64 = 8;
+    /// Echo 0..=6 arguments through NtTestEcho; report mismatches.
+    pub const INT2E_ARGS: u64 = 9;
+    /// Return the status words in the report for NtTestStatus(arg).
+    pub const INT2E_STATUS: u64 = 10;
+    /// Fill every register with a pattern around `int 0x2e`; report changes.
+    pub const INT2E_PRESERVED: u64 = 11;
+    /// Service number `arg` through `int 0x2e`; report the status.
+    pub const INT2E_NUMBER: u64 = 12;
+    /// NtTestEcho with RDX = `arg` as the argument pointer; report the status.
+    pub const INT2E_ARGPTR: u64 = 13;
+    /// `arg` CreateMutex/CloseHandle pairs; report failures.
+    pub const INT2E_MUTEX_LOOP: u64 = 14;
+    /// Close the handles in report words 1.. (count in word 0); report statuses.
+    pub const INT2E_CLOSE_LIST: u64 = 15;
+    /// Create mutants until the table is full; report the count and last status.
+    pub const INT2E_FILL_TABLE: u64 = 16;
+    /// NtTerminateThread(arg) through `int 0x2e`.
+    pub const INT2E_TERMINATE: u64 = 17;
+    /// NtGetCurrentProcessorNumber through `int 0x2e`; report it.
+    pub const INT2E_WHICH_CPU: u64 = 18;
+    /// NtCreateMutant with the handle pointer = `arg`; report the status.
+    pub const INT2E_BAD_OUT_PTR: u64 = 19;
+
+    /// In the preserved-registers tests, register k of the order RAX, RBX,
+    /// RCX, RDX, RSI, RDI, RBP, R8..R15 holds `PRESERVE_PATTERN + k`
+    /// (RAX and RDX excepted: they carry the call).
+    pub const PRESERVE_PATTERN: u64 = 0x5EED_0000_0000_0000;
 
     /// The status a user test exits with when all went well.
     pub const EXIT_OK_STATUS: u64 = 0x600D;
+
+    /// The boot self-test's probes: `int 0x81`, `syscall`, `sysenter`.
+    pub const PROBE_INT: u64 = 0x100;
+    pub const PROBE_SYSCALL: u64 = 0x101;
+    pub const PROBE_SYSENTER: u64 = 0x102;
+
+    /// Register names in the order of the preserved-registers report.
+    pub const REGISTER_NAMES: [&str; 15] =
+        ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
 
     /// The privileged instructions tried by `PRIVILEGED`.
     pub const PRIVILEGED_NAMES: [&str; 5] =

@@ -9,11 +9,19 @@ use syslab_abi::layout;
 /// User RFLAGS: IF set (interrupts would be allowed), bit 1 always set.
 pub const USER_RFLAGS: u64 = crate::trap::rflags::IF | crate::trap::rflags::RESERVED1;
 
-/// Runs user test `test` with `arg` on the calling CPU.
+/// Runs user test `test` with `arg` on the calling CPU, with a clean report page.
 #[cfg(target_os = "none")]
 pub fn run(cpu: &PerCpu, test: u64, arg: u64) -> ThreadExit {
+    run_with_input(cpu, test, arg, &[])
+}
+
+/// Like [`run`], with `input` in the first words of the report page.
+#[cfg(target_os = "none")]
+pub fn run_with_input(cpu: &PerCpu, test: u64, arg: u64, input: &[u64]) -> ThreadExit {
     let image = crate::process::image().expect("the user program is loaded before tests run");
-    *crate::process::report(cpu.cpu) = syslab_abi::Report::default();
+    let report = crate::process::report(cpu.cpu);
+    *report = syslab_abi::Report::default();
+    report.words[..input.len()].copy_from_slice(input);
     let start = crate::thread::UserStart {
         rip: image.entry,
         rsp: layout::user_stack_top(cpu.cpu as u64),

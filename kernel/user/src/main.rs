@@ -13,6 +13,12 @@ fn main() {
 }
 
 #[cfg(target_os = "none")]
+mod kernel32;
+#[cfg(target_os = "none")]
+mod lab1;
+#[cfg(target_os = "none")]
+mod ntdll;
+#[cfg(target_os = "none")]
 mod rt;
 #[cfg(target_os = "none")]
 mod tests;

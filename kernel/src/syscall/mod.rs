@@ -1,0 +1,14 @@
+//! System calls: one service table and one trap frame for three entry paths.
+//!
+//! | path                 | entry stub (student)  | exit          | file          |
+//! |----------------------|-----------------------|---------------|---------------|
+//! | `int 0x2e` (NT 4/2000) | `KiSystemService`   | `iretq`       | [`int2e`]     |
+//!
+//! Each stub saves the user's registers as a [`crate::trap::KTrapFrame`]
+//! and calls the student's dispatcher, which looks the number in EAX up in
+//! [`table::KI_SERVICE_TABLE`], copies the arguments from the user stack
+//! that RDX points at, and calls the service in [`services`].
+
+pub mod int2e;
+pub mod services;
+pub mod table;

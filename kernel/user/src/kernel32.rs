@@ -1,0 +1,35 @@
+//! kernel32: the Win32 layer over ntdll, as the seed article's test calls it.
+
+use crate::ntdll::{self, Stub};
+use syslab_abi::service::MUTANT_ALL_ACCESS;
+use syslab_abi::status::nt_success;
+
+/// The stubs the Win32 layer calls through: `int 0x2e` ones by default.
+#[derive(Clone, Copy)]
+pub struct Stubs {
+    pub create_mutant: Stub,
+    pub close: Stub,
+}
+
+pub const INT2E: Stubs = Stubs {
+    create_mutant: ntdll::ZwCreateMutant,
+    close: ntdll::ZwClose,
+};
+
+/// CreateMutex(lpMutexAttributes, bInitialOwner, lpName): a handle, or 0.
+pub fn create_mutex(stubs: &Stubs, attributes: u64, initial_owner: bool, name: u64) -> u64 {
+    if attributes != 0 || name != 0 {
+        return 0; // security descriptors and names are not supported
+    }
+    let mut handle: u64 = 0;
+    let status = ntdll::call(
+        stubs.create_mutant,
+        &[&mut handle as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, initial_owner as u64],
+    ) as u32;
+    if nt_success(status) { handle } else { 0 }
+}
+
+/// CloseHandle(hObject): true on success.
+pub fn close_handle(stubs: &Stubs, handle: u64) -> bool {
+    nt_success(ntdll::call(stubs.close, &[handle]) as u32)
+}

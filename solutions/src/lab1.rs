@@ -1,0 +1,125 @@
+//! Lab 1: system calls through `int 0x2e`, the Windows NT way.
+//!
+//! Three pieces, read in the book's Lab 1 chapter:
+//! 1. [`install_int2e_gate`]: IDT gate 0x2E, reachable from ring 3;
+//! 2. [`KiSystemService`]: the entry stub that builds the trap frame and
+//!    returns through `KiSystemCallExit` with `iretq`;
+//! 3. [`dispatch_system_service`]: the dispatcher every entry path calls.
+
+use syslab_kernel::gdt::KERNEL_CS;
+use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
+use syslab_kernel::mm::paging::is_user_range;
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS};
+use syslab_kernel::trap::KTrapFrame;
+use syslab_kernel::usercopy::copy_from_user_unchecked;
+use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
+
+// ANCHOR: gate
+/// Installs gate 0x2E: an interrupt gate (the CPU clears IF, so nothing
+/// interrupts the stub before it has saved the user's state), DPL 3 (so
+/// `int 0x2e` is allowed at CPL 3), through the kernel code segment, with
+/// no IST (the CPU switches to TSS.RSP0 because the privilege changes).
+pub fn install_int2e_gate(idt: &mut Idt) {
+    idt[VECTOR_SYSTEM_SERVICE] = Gate::new(KiSystemService as *const () as u64, KERNEL_CS, GateType::Interrupt, 3, 0);
+}
+// ANCHOR_END: gate
+
+// ANCHOR: stub
+/// KiSystemService: the target of gate 0x2E.
+///
+/// On entry (Intel SDM Vol. 3A §7.12.1): RSP = TSS.RSP0 of this CPU, with
+/// SS, RSP, RFLAGS, CS and RIP of ring 3 pushed by the CPU; IF = 0; GS still
+/// holds the user's base. EAX = service number, RDX = user pointer to the
+/// arguments. Every other register is the user's and must come back intact.
+#[unsafe(no_mangle)]
+#[unsafe(naked)]
+pub unsafe extern "C" fn KiSystemService() {
+    core::arch::naked_asm!(
+        "push 0",    // KTrapFrame::error_code: int n pushes none
+        "push 0x2E", // KTrapFrame::entry: entered through gate 0x2E
+        // The gate is reachable from ring 3 only, but check anyway: swapgs
+        // must run exactly when the CPU came from user mode.
+        "test byte ptr [rsp + 24], 3", // KTrapFrame::cs
+        "jz 2f",
+        "swapgs",
+        "2:",
+        "push rax",
+        "push rbx",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push rbp",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "mov rdi, rsp", // &mut KTrapFrame: 22 words, so RSP is 16-byte aligned
+        "cld",
+        "call {dispatch}",
+        // KiSystemCallExit: the iretq return. The dispatcher left the
+        // status in the frame's RAX slot.
+        ".global KiSystemCallExit",
+        "KiSystemCallExit:",
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rbp",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "pop rbx",
+        "pop rax",
+        "test byte ptr [rsp + 24], 3",
+        "jz 3f",
+        "swapgs",
+        "3:",
+        "add rsp, 16", // entry and error_code
+        "iretq",
+        dispatch = sym dispatch_system_service,
+    );
+}
+// ANCHOR_END: stub
+
+// ANCHOR: dispatch
+/// The system-service dispatcher: NT's KiSystemService after the frame is built.
+pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
+    // The number is EAX; the upper half of RAX is not part of it.
+    let number = frame.rax as u32 as usize;
+    let Some(service) = KI_SERVICE_TABLE.get(number) else {
+        frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
+        return;
+    };
+    let mut args = [0u64; MAX_ARGS];
+    let count = service.arg_count;
+    if count > 0 {
+        // Check the whole range first: a user must not make the kernel
+        // read kernel memory for it. Then copy; a fault on an unmapped user
+        // page is fixed up into an error instead of a kernel fault.
+        let len = (count * 8) as u64;
+        if !is_user_range(frame.rdx, len) {
+            frame.rax = STATUS_ACCESS_VIOLATION as u64;
+            return;
+        }
+        // SAFETY: u64 has no invalid bit patterns; the range is user memory.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
+        // SAFETY: the range check above passed.
+        if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
+            frame.rax = STATUS_ACCESS_VIOLATION as u64;
+            return;
+        }
+    }
+    let status = (service.routine)(frame, &args[..count]);
+    frame.rax = status as u64;
+}
+// ANCHOR_END: dispatch
