@@ -21,6 +21,7 @@ impl acpi::AcpiHandler for IdentityMapped {
     fn unmap_physical_region<T>(_region: &acpi::PhysicalMapping<Self, T>) {}
 }
 
+// ANCHOR: cpu_apic_ids
 /// The local APIC ids of the usable CPUs, from the MADT ("APIC" table),
 /// boot CPU included (ACPI 6.5 §5.2.12.2: flags bit 0 Enabled, bit 1
 /// Online Capable).
@@ -40,3 +41,4 @@ pub fn cpu_apic_ids(rsdp: u64) -> Result<Vec<u32>, acpi::AcpiError> {
     }
     Ok(ids)
 }
+// ANCHOR_END: cpu_apic_ids

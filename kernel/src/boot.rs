@@ -31,6 +31,7 @@ pub struct BootTables([u64; 512 * 6]);
 static mut BOOT_TABLES: BootTables = BootTables([0; 512 * 6]);
 
 core::arch::global_asm!(
+    // ANCHOR: pvh_note
     // The PVH note: namesz, descsz, type, "Xen\0", then the 32-bit entry.
     ".pushsection .note.pvh, \"a\", @note",
     ".p2align 2",
@@ -41,6 +42,7 @@ core::arch::global_asm!(
     ".p2align 2",
     ".long pvh_start32",
     ".popsection",
+    // ANCHOR_END: pvh_note
     "",
     ".pushsection .text.boot, \"ax\"",
     ".code32",
@@ -74,6 +76,7 @@ core::arch::global_asm!(
     "    inc ecx",
     "    cmp ecx, 2048",
     "    jne 3b",
+    // ANCHOR: long_mode
     "    mov eax, cr4",
     "    or eax, 1 << 5", // CR4.PAE
     "    mov cr4, eax",
@@ -106,6 +109,7 @@ core::arch::global_asm!(
     "    lea rsp, [rip + {stack} + {stack_size}]",
     "    xor ebp, ebp",
     "    call {main}",
+    // ANCHOR_END: long_mode
     "5:  hlt",
     "    jmp 5b",
     ".popsection",

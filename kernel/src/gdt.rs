@@ -110,6 +110,10 @@ impl SegmentDescriptor {
     pub const fn is_data(self) -> bool {
         self.0 & bits::USER_SEGMENT != 0 && self.0 & bits::EXECUTABLE == 0
     }
+    /// Writable (data) or readable (code).
+    pub const fn is_writable(self) -> bool {
+        self.0 & bits::READ_WRITE != 0
+    }
     pub const fn is_long_mode(self) -> bool {
         self.0 & bits::LONG_MODE != 0
     }
@@ -176,6 +180,7 @@ impl Gdt {
             .map(|&d| SegmentDescriptor(d))
     }
 
+    // ANCHOR: load
     /// Loads this table, reloads every segment register and the task register.
     ///
     /// # Safety
@@ -210,6 +215,7 @@ impl Gdt {
             );
         }
     }
+    // ANCHOR_END: load
 }
 
 impl Default for Gdt {
@@ -218,6 +224,7 @@ impl Default for Gdt {
     }
 }
 
+// ANCHOR: tss
 /// The 64-bit Task State Segment (Intel SDM Vol. 3A §8.7). In long mode it
 /// holds no task state, only stack pointers: RSP0 for entries from ring 3
 /// and the IST stacks that chosen IDT gates switch to unconditionally.
@@ -235,6 +242,7 @@ pub struct Tss {
     /// ring 3 may touch no port.
     pub iomap_base: u16,
 }
+// ANCHOR_END: tss
 
 impl Tss {
     pub const fn new() -> Self {

@@ -27,6 +27,7 @@ pub mod process;
 pub mod pvh;
 pub mod selftest;
 pub mod serial;
+pub mod shared_user_data;
 pub mod smp;
 pub mod student;
 pub mod syscall;
@@ -99,9 +100,31 @@ pub fn new_cpu_block(cpu: u32, apic_id: u32) -> &'static mut PerCpu {
     PerCpu::new(cpu, apic_id, idle, kernel, df)
 }
 
+/// Whether this boot uses the code of lab `n` (Lab 2's MSRs are needed in
+/// Lab 3's boots too, and the demo and benchmark use everything).
+pub fn uses_lab(n: u32) -> bool {
+    match cmdline().lab {
+        "lab0" | "lab1" => false,
+        "lab2" => n <= 2,
+        _ => true,
+    }
+}
+
+// ANCHOR: cpu_setup
 /// Per-CPU set-up that every CPU runs as it comes up, after its GDT, IDT
-/// and GS are in place: the labs' MSRs go here.
-pub fn cpu_setup_hooks(_me: &'static PerCpu) {}
+/// and GS are in place: the labs' MSRs go here, because MSRs are per CPU
+/// and an AP starts with them all zero.
+#[cfg(target_os = "none")]
+pub fn cpu_setup_hooks(me: &'static PerCpu) {
+    let student = student::student();
+    if uses_lab(2) {
+        (student.lab2.program_sysenter_msrs)(me);
+    }
+    if uses_lab(3) {
+        (student.lab3.program_syscall_msrs)(me);
+    }
+}
+// ANCHOR_END: cpu_setup
 
 /// The boot CPU's Rust entry, called from boot.rs in 64-bit mode with the
 /// identity-mapped boot page tables and the boot stack.
@@ -167,7 +190,6 @@ extern "C" fn bsp_main() -> ! {
     let me = percpu::current();
     idt::load();
     apic::init();
-    cpu_setup_hooks(me);
     let info = START_INFO.get().expect("kmain_bsp keeps the start info");
     kprintln!(
         "cpu 0: APIC id {}, vendor {}, TSC {} MHz",
@@ -217,6 +239,15 @@ extern "C" fn bsp_main() -> ! {
     if process::image().is_some() {
         selftest::run();
     }
+    // After the self-test, which borrows the MSRs. The APs did theirs as
+    // they came up.
+    cpu_setup_hooks(me);
+    if uses_lab(2) {
+        let stub = shared_user_data::install(&mut kernel_space(), uses_lab(3));
+        if stub == shared_user_data::StubKind::Int2e {
+            syscall::int2e::install(); // the fallback stub needs gate 0x2E
+        }
+    }
     let c = cmdline();
     proto!(
         "hello lab={} cpus={} vendor={} profile={} accel={}",
@@ -245,7 +276,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         proto!("fault {test} cpu={cpu} kind=panic rip=0x0 ring=0 hint={message}");
     } else {
         kprintln!("!! kernel panic: {info}");
-        let (file, line) = info.location().map(|l| (l.file(), l.line())).unwrap_or(("?", 0));
+        let (file, line) = info
+            .location()
+            .map(|l| (l.file(), l.line()))
+            .unwrap_or(("?", 0));
         proto!("fault {test} cpu={cpu} kind=panic rip=0x0 ring=0 hint={message} at {file}:{line}");
     }
     arch::qemu_exit(arch::ExitCode::KernelFault)

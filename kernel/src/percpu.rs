@@ -12,7 +12,7 @@
 use crate::gdt::{Gdt, Tss};
 use crate::msr;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Most CPUs the kernel will start (QEMU `-smp 1` to `-smp 8`).
@@ -74,6 +74,8 @@ pub struct PerCpu {
     pub counters: Counters,
     /// Work posted by the boot CPU (see smp.rs).
     pub mailbox: AtomicPtr<crate::smp::Job>,
+    /// A user single-stepped into SYSENTER; its trap is owed (syscall/sysenter.rs).
+    pub sysenter_single_step: AtomicBool,
     pub gdt: Gdt,
     pub tss: Tss,
 }
@@ -116,6 +118,7 @@ impl PerCpu {
             current_test: AtomicPtr::new(core::ptr::null_mut()),
             counters: Counters::default(),
             mailbox: AtomicPtr::new(core::ptr::null_mut()),
+            sysenter_single_step: AtomicBool::new(false),
             gdt: Gdt::new(),
             tss: Tss::new(),
         })));

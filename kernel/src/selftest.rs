@@ -67,7 +67,9 @@ unsafe extern "C" fn probe_sysenter_entry() {
 fn verdict(exit: ThreadExit, reached: u64) -> alloc::string::String {
     match exit {
         ThreadExit::Exited(s) if s == reached => "ok".into(),
-        ThreadExit::Killed(f) => alloc::format!("{}@{:#x}", crate::trap::vector_mnemonic(f.vector), f.rip),
+        ThreadExit::Killed(f) => {
+            alloc::format!("{}@{:#x}", crate::trap::vector_mnemonic(f.vector), f.rip)
+        }
         ThreadExit::Exited(s) => alloc::format!("exit-{s:#x}"),
     }
 }
@@ -78,8 +80,13 @@ pub fn run() {
     let me = crate::percpu::current();
     let intel = &crate::arch::cpu_vendor() == b"GenuineIntel";
     let stub = crate::idt::stub_address(PROBE_VECTOR);
-    crate::idt::with_idt(|idt| idt[PROBE_VECTOR] = Gate::new(stub, KERNEL_CS, GateType::Interrupt, 3, 0));
-    let int = verdict(crate::test::user::run(me, user_test::PROBE_INT, 0), REACHED_INT);
+    crate::idt::with_idt(|idt| {
+        idt[PROBE_VECTOR] = Gate::new(stub, KERNEL_CS, GateType::Interrupt, 3, 0)
+    });
+    let int = verdict(
+        crate::test::user::run(me, user_test::PROBE_INT, 0),
+        REACHED_INT,
+    );
     crate::idt::with_idt(|idt| idt[PROBE_VECTOR] = crate::idt::default_gate(PROBE_VECTOR));
 
     // SAFETY: the MSRs point at the probe entries only while the probes
@@ -89,8 +96,14 @@ pub fn run() {
         msr::write(msr::IA32_EFER, efer | msr::efer::SCE);
         msr::write(msr::IA32_STAR, (KERNEL_CS as u64) << 32);
         msr::write(msr::IA32_LSTAR, probe_syscall_entry as *const () as u64);
-        msr::write(msr::IA32_FMASK, crate::trap::rflags::IF | crate::trap::rflags::TF);
-        let v = verdict(crate::test::user::run(me, user_test::PROBE_SYSCALL, 0), REACHED_SYSCALL);
+        msr::write(
+            msr::IA32_FMASK,
+            crate::trap::rflags::IF | crate::trap::rflags::TF,
+        );
+        let v = verdict(
+            crate::test::user::run(me, user_test::PROBE_SYSCALL, 0),
+            REACHED_SYSCALL,
+        );
         msr::write(msr::IA32_LSTAR, 0);
         msr::write(msr::IA32_STAR, 0);
         msr::write(msr::IA32_EFER, efer);
@@ -101,9 +114,19 @@ pub fn run() {
         unsafe {
             msr::write(msr::IA32_SYSENTER_CS, KERNEL_CS as u64);
             msr::write(msr::IA32_SYSENTER_ESP, me.kernel_stack_top);
-            msr::write(msr::IA32_SYSENTER_EIP, probe_sysenter_entry as *const () as u64);
-            let v = verdict(crate::test::user::run(me, user_test::PROBE_SYSENTER, 0), REACHED_SYSENTER);
-            for m in [msr::IA32_SYSENTER_CS, msr::IA32_SYSENTER_ESP, msr::IA32_SYSENTER_EIP] {
+            msr::write(
+                msr::IA32_SYSENTER_EIP,
+                probe_sysenter_entry as *const () as u64,
+            );
+            let v = verdict(
+                crate::test::user::run(me, user_test::PROBE_SYSENTER, 0),
+                REACHED_SYSENTER,
+            );
+            for m in [
+                msr::IA32_SYSENTER_CS,
+                msr::IA32_SYSENTER_ESP,
+                msr::IA32_SYSENTER_EIP,
+            ] {
                 msr::write(m, 0);
             }
             v

@@ -84,6 +84,7 @@ mod imp {
         ".pushsection .rodata.trampoline, \"a\"",
         ".global trampoline_start",
         ".global trampoline_end",
+        // ANCHOR: trampoline
         "trampoline_start:",
         ".code16",
         "    cli",
@@ -127,6 +128,7 @@ mod imp {
         "    mov rax, [{base} + {data} + 24]", // TrampolineData::entry
         "    xor ebp, ebp",
         "    call rax",
+        // ANCHOR_END: trampoline
         "2:  hlt",
         "    jmp 2b",
         ".org trampoline_start + {gdt}",
@@ -208,6 +210,7 @@ mod imp {
                     entry: ap_entry as *const () as u64,
                 });
             }
+            // ANCHOR: init_sipi_sipi
             // INIT, wait 10 ms, SIPI, wait 200 us, and a second SIPI if the
             // AP has not shown up (the SDM's sequence).
             let vector = (TRAMPOLINE_ADDR >> 12) as u8;
@@ -231,6 +234,7 @@ mod imp {
             } else {
                 next_cpu += 1;
             }
+            // ANCHOR_END: init_sipi_sipi
         }
         missing
     }

@@ -6,6 +6,7 @@
 //! linked with the skeleton or with the reference answers.
 
 use crate::idt::Idt;
+use crate::percpu::PerCpu;
 use crate::trap::KTrapFrame;
 
 // ANCHOR: student
@@ -19,11 +20,89 @@ pub struct Lab1 {
     pub dispatch: extern "C" fn(&mut KTrapFrame),
 }
 
+/// Lab 2: SYSENTER/SYSEXIT.
+pub struct Lab2 {
+    /// Checks that a GDT satisfies the selector rule of SYSENTER/SYSEXIT
+    /// for the selector in IA32_SYSENTER_CS.
+    pub check_sysenter_gdt: fn(gdt: &[u64], sysenter_cs: u16) -> Result<(), GdtRuleError>,
+    /// Programs IA32_SYSENTER_CS/ESP/EIP on the running CPU (`cpu` is its block).
+    pub program_sysenter_msrs: fn(cpu: &PerCpu),
+    /// `KiFastCallEntry`: the target of IA32_SYSENTER_EIP.
+    pub ki_fast_call_entry: unsafe extern "C" fn(),
+    /// KiSystemServiceExit's decision: how this frame goes back to ring 3
+    /// (the seed's Table 3).
+    pub choose_exit: fn(frame: &KTrapFrame) -> SystemCallExit,
+}
+
+/// Lab 3: SYSCALL/SYSRET.
+pub struct Lab3 {
+    /// Sets EFER.SCE and programs STAR, LSTAR, CSTAR and SFMASK on the running CPU.
+    pub program_syscall_msrs: fn(cpu: &PerCpu),
+    /// `KiSystemCall64`: the target of LSTAR.
+    pub ki_system_call64: unsafe extern "C" fn(),
+}
+
 /// Everything the labs implement.
 pub struct Student {
     pub lab1: Lab1,
+    pub lab2: Lab2,
+    pub lab3: Lab3,
 }
 // ANCHOR_END: student
+
+// ANCHOR: exit
+/// The three ways back to ring 3: KiSystemCallExit, KiSystemCallExit2 and
+/// KiSystemCallExit3 in the seed's Table 3. The entry stubs compare the
+/// value in RAX after KiSystemServiceExit with these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum SystemCallExit {
+    /// `iretq`: restores everything from the frame; always safe.
+    Iretq = 1,
+    /// `sysexitq`: RIP from RDX, RSP from RCX.
+    Sysexit = 2,
+    /// `sysretq`: RIP from RCX, RFLAGS from R11.
+    Sysret = 3,
+}
+// ANCHOR_END: exit
+
+/// Why a GDT breaks the SYSENTER/SYSEXIT selector rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GdtRuleError {
+    /// IA32_SYSENTER_CS must select a GDT entry with RPL 0 and TI 0.
+    BadSelector(u16),
+    /// The descriptor that `role` needs lies past the end of the table.
+    Missing { selector: u16, role: &'static str },
+    /// The descriptor at `selector` is not what `role` needs.
+    Wrong {
+        selector: u16,
+        role: &'static str,
+        descriptor: u64,
+    },
+}
+
+impl core::fmt::Display for GdtRuleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            Self::BadSelector(s) => {
+                write!(f, "IA32_SYSENTER_CS {s:#x} is not a ring-0 GDT selector")
+            }
+            Self::Missing { selector, role } => {
+                write!(f, "no descriptor at {selector:#x} for {role}")
+            }
+            Self::Wrong {
+                selector,
+                role,
+                descriptor,
+            } => {
+                write!(
+                    f,
+                    "the descriptor at {selector:#x} ({descriptor:#018x}) is not {role}"
+                )
+            }
+        }
+    }
+}
 
 /// The student's table, defined by the kernel image's main.rs.
 #[cfg(target_os = "none")]

@@ -128,6 +128,7 @@ pub fn kill_current(fault: Fault) -> ! {
 #[unsafe(naked)]
 unsafe extern "C" fn enter_user(runner_rsp: *mut u64, start: *const UserStart) {
     core::arch::naked_asm!(
+        // ANCHOR: enter_user
         // Callee-saved registers of the System V ABI: resume_runner pops them.
         "push rbx",
         "push rbp",
@@ -161,6 +162,7 @@ unsafe extern "C" fn enter_user(runner_rsp: *mut u64, start: *const UserStart) {
         // Park the kernel GS base in IA32_KERNEL_GS_BASE for the next entry.
         "swapgs",
         "iretq",
+        // ANCHOR_END: enter_user
         user_ss = const USER_SS as u64,
         user_cs = const USER_CS as u64,
         rip = const core::mem::offset_of!(UserStart, rip),
@@ -172,6 +174,7 @@ unsafe extern "C" fn enter_user(runner_rsp: *mut u64, start: *const UserStart) {
     );
 }
 
+// ANCHOR: resume_runner
 /// Switches back to the runner's stack saved by `enter_user` and returns
 /// from that call. The kernel-stack frames of the ended thread are dropped.
 #[cfg(target_os = "none")]
@@ -188,3 +191,4 @@ unsafe extern "C" fn resume_runner(runner_rsp: u64) -> ! {
         "ret",
     );
 }
+// ANCHOR_END: resume_runner

@@ -253,10 +253,53 @@ mod imp {
             report(frame, fault.cr2, "user thread killed");
             crate::thread::kill_current(fault);
         }
-        if crate::usercopy::fixup(frame) {
+        if crate::usercopy::fixup(frame) || crate::syscall::sysenter::debug_trap_fixup(frame) {
             return;
         }
+        if let Some(fault) = failed_return_to_user(frame) {
+            // The stub had already given the user its GS back.
+            if let Some(me) = percpu::by_cpuid_apic_id()
+                && percpu::gs_base() != me.self_ptr as u64
+            {
+                // SAFETY: GS holds the user's base; swap the kernel's back in.
+                unsafe { core::arch::asm!("swapgs", options(nomem, nostack)) };
+            }
+            kprintln!(
+                "!! iretq back to ring 3 raised #GP in ring 0 on CPU {}: the return RIP {:#x} is not canonical",
+                percpu::cpu_id(),
+                fault.rip
+            );
+            crate::thread::kill_current(fault);
+        }
         kernel_fault(frame);
+    }
+
+    /// A #GP in ring 0 on an `iretq` whose frame returns to ring 3: the
+    /// kernel was sending a thread back to a non-canonical RIP (IRET checks
+    /// it, SDM Vol. 2A IRET). That is the thread's fault, not the kernel's,
+    /// like Linux's bad-IRET fixup. Returns the fault to kill it with.
+    fn failed_return_to_user(frame: &KTrapFrame) -> Option<crate::thread::Fault> {
+        const IRETQ: [u8; 2] = [0x48, 0xCF];
+        if frame.entry != 13 || frame.from_user() {
+            return None;
+        }
+        // SAFETY: a ring-0 fault's RIP is in kernel text, and its RSP on a
+        // kernel stack holding the iretq frame (RIP, CS, RFLAGS, RSP, SS).
+        let (insn, iret) = unsafe {
+            (
+                core::ptr::read_unaligned(frame.rip as *const [u8; 2]),
+                *(frame.rsp as *const [u64; 5]),
+            )
+        };
+        let [rip, cs, _rflags, rsp, _ss] = iret;
+        (insn == IRETQ && cs & 3 == 3).then_some(crate::thread::Fault {
+            vector: 13,
+            error_code: frame.error_code,
+            rip,
+            cs,
+            rsp,
+            cr2: 0,
+        })
     }
 
     fn read_cr2() -> u64 {

@@ -53,6 +53,7 @@ mod imp {
     }
 }
 
+// ANCHOR: fixup
 /// If a ring-0 #PF or #GP happened at the copy instruction, resume the copy
 /// routine at its error exit and return true. Called by the trap handler.
 pub fn fixup(frame: &mut KTrapFrame) -> bool {
@@ -67,6 +68,7 @@ pub fn fixup(frame: &mut KTrapFrame) -> bool {
     let _ = frame;
     false
 }
+// ANCHOR_END: fixup
 
 /// Copies `dst.len()` bytes from user address `src` without a range check.
 /// The caller must have checked the range with `paging::is_user_range`;

@@ -6,13 +6,13 @@
 //!    returns through `KiSystemCallExit` with `iretq`;
 //! 3. [`dispatch_system_service`]: the dispatcher every entry path calls.
 
+use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
 use syslab_kernel::gdt::KERNEL_CS;
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
 use syslab_kernel::mm::paging::is_user_range;
 use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
-use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
 
 // ANCHOR: gate
 /// Installs gate 0x2E: an interrupt gate (the CPU clears IF, so nothing
@@ -20,7 +20,13 @@ use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_
 /// `int 0x2e` is allowed at CPL 3), through the kernel code segment, with
 /// no IST (the CPU switches to TSS.RSP0 because the privilege changes).
 pub fn install_int2e_gate(idt: &mut Idt) {
-    idt[VECTOR_SYSTEM_SERVICE] = Gate::new(KiSystemService as *const () as u64, KERNEL_CS, GateType::Interrupt, 3, 0);
+    idt[VECTOR_SYSTEM_SERVICE] = Gate::new(
+        KiSystemService as *const () as u64,
+        KERNEL_CS,
+        GateType::Interrupt,
+        3,
+        0,
+    );
 }
 // ANCHOR_END: gate
 
@@ -112,7 +118,8 @@ pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
             return;
         }
         // SAFETY: u64 has no invalid bit patterns; the range is user memory.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
+        let bytes =
+            unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
         // SAFETY: the range check above passed.
         if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
             frame.rax = STATUS_ACCESS_VIOLATION as u64;

@@ -38,8 +38,24 @@ pub mod service {
     pub const NT_TEST_ECHO: u32 = 5;
     /// NtTestStatus(NTSTATUS): returns its argument as the status.
     pub const NT_TEST_STATUS: u32 = 6;
+    /// NtTestSetReturn(PVOID Rip): sets the return RIP in the caller's trap
+    /// frame, as NtContinue would (a frame the kernel changed).
+    pub const NT_TEST_SET_RETURN: u32 = 7;
+    /// NtTestCheckFrame(ULONG64 Pattern, ULONG64 Spins): spins, then checks
+    /// that R12..R15 in its trap frame still hold Pattern ^ 0..3 and that the
+    /// frame lies on this CPU's own kernel stack. Detects a shared stack.
+    pub const NT_TEST_CHECK_FRAME: u32 = 8;
+    /// NtTestKernelFlags(OUT PULONG64 Flags[2]): RFLAGS as the service runs,
+    /// and the user RFLAGS saved in the frame.
+    pub const NT_TEST_KERNEL_FLAGS: u32 = 9;
+    /// NtTestKernelFault(): takes (and survives) a page fault in ring 0 in a
+    /// user copy, then checks that GS is still the kernel's.
+    pub const NT_TEST_KERNEL_FAULT: u32 = 10;
     /// How many services there are; the first invalid number.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 11;
+
+    /// STATUS_UNSUCCESSFUL, which the test services return when a check fails.
+    pub const STATUS_UNSUCCESSFUL: u32 = 0xC000_0001;
 
     /// NtCurrentThread(): the pseudo-handle of the calling thread.
     pub const NT_CURRENT_THREAD: u64 = u64::MAX - 1;
@@ -125,14 +141,51 @@ pub mod user_test {
     /// The status a user test exits with when all went well.
     pub const EXIT_OK_STATUS: u64 = 0x600D;
 
+    /// The system-call paths of the path-generic tests below (their `arg`).
+    pub const PATH_INT2E: u64 = 0;
+    /// Through SharedUserData's SystemCallStub (sysenter, syscall or int 0x2e).
+    pub const PATH_SHARED: u64 = 1;
+    /// Direct `syscall` stubs.
+    pub const PATH_SYSCALL: u64 = 2;
+
+    /// Path-generic tests: `arg` is the path, inputs are in report words.
+    /// Input [n]: n null calls. Output [calls, bad status, first bad index or MAX].
+    pub const P_NULL: u64 = 0x40;
+    /// NtTestEcho with 0..=6 arguments. Output as INT2E_ARGS.
+    pub const P_ARGS: u64 = 0x41;
+    /// Registers around a null call. Output as INT2E_PRESERVED.
+    pub const P_PRESERVED: u64 = 0x42;
+    /// Input [iterations, spins]: NtTestCheckFrame with a per-CPU pattern in
+    /// R12..R15. Output [good calls, bad status, first bad index or MAX, corrupted registers].
+    pub const P_CHECK_FRAME: u64 = 0x43;
+    /// Input [rip]: NtTestSetReturn(rip); should not come back normally.
+    pub const P_SET_RETURN: u64 = 0x44;
+    /// Input [flags]: set these RFLAGS bits, null call. Output [status, RFLAGS after].
+    pub const P_FLAGS: u64 = 0x45;
+    /// Input [flags]: set these RFLAGS bits, NtTestKernelFlags. Output [status, kernel RFLAGS, saved user RFLAGS].
+    pub const P_KERNEL_FLAGS: u64 = 0x46;
+    /// NtTestKernelFault. Output [status].
+    pub const P_KERNEL_FAULT: u64 = 0x47;
+    /// Input [address]: a null call, then a read of `address` (which faults).
+    pub const P_FAULT_AFTER: u64 = 0x48;
+    /// Input [n]: n CreateMutex/CloseHandle pairs. Output as INT2E_MUTEX_LOOP.
+    pub const P_MUTEX_LOOP: u64 = 0x49;
+    /// NtGetCurrentProcessorNumber. Output [cpu].
+    pub const P_WHICH_CPU: u64 = 0x4A;
+    /// Input [rdx, rcx]: a raw `sysenter` (EAX = NtNull) with these in RDX and RCX.
+    pub const RAW_SYSENTER: u64 = 0x50;
+    /// Single-step into `sysenter`. Output [the address the trap should report].
+    pub const SINGLE_STEP_SYSENTER: u64 = 0x51;
     /// The boot self-test's probes: `int 0x81`, `syscall`, `sysenter`.
     pub const PROBE_INT: u64 = 0x100;
     pub const PROBE_SYSCALL: u64 = 0x101;
     pub const PROBE_SYSENTER: u64 = 0x102;
 
     /// Register names in the order of the preserved-registers report.
-    pub const REGISTER_NAMES: [&str; 15] =
-        ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+    pub const REGISTER_NAMES: [&str; 15] = [
+        "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10", "r11", "r12", "r13",
+        "r14", "r15",
+    ];
 
     /// The privileged instructions tried by `PRIVILEGED`.
     pub const PRIVILEGED_NAMES: [&str; 5] =

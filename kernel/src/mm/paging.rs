@@ -51,6 +51,7 @@ use flags::*;
 
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
+// ANCHOR: is_user_range
 /// Whether `[addr, addr + len)` lies wholly inside user space. Overflow and
 /// empty ranges at the top are handled: the end is computed without wrapping.
 pub const fn is_user_range(addr: u64, len: u64) -> bool {
@@ -59,6 +60,7 @@ pub const fn is_user_range(addr: u64, len: u64) -> bool {
         None => false,
     }
 }
+// ANCHOR_END: is_user_range
 
 /// A page-table hierarchy rooted at a PML4.
 pub struct AddressSpace {

@@ -6,7 +6,7 @@
 
 use crate::trap::KTrapFrame;
 use crate::usercopy::copy_to_user;
-use syslab_abi::service::NT_CURRENT_THREAD;
+use syslab_abi::service::{NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use syslab_abi::status::*;
 
 /// NtNull(): nothing at all. What a system call costs with no work in it.
@@ -14,6 +14,7 @@ pub fn nt_null(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
     STATUS_SUCCESS
 }
 
+// ANCHOR: nt_create_mutant
 /// NtCreateMutant(OUT PHANDLE MutantHandle, ACCESS_MASK, POBJECT_ATTRIBUTES, BOOLEAN InitialOwner).
 pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     let [handle_out, _access, attributes, initial_owner] = args else {
@@ -39,6 +40,7 @@ pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     }
     STATUS_SUCCESS
 }
+// ANCHOR_END: nt_create_mutant
 
 /// NtClose(HANDLE).
 pub fn nt_close(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
@@ -85,6 +87,71 @@ pub fn nt_test_echo(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
 /// NtTestStatus(NTSTATUS): returns its argument, to test the status path.
 pub fn nt_test_status(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     args[0] as NtStatus
+}
+
+/// NtTestSetReturn(PVOID Rip): changes where the caller returns to, the
+/// way NtContinue loads a whole context. The exit path must notice that
+/// the frame no longer says what the entry instruction saved.
+pub fn nt_test_set_return(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    frame.rip = args[0];
+    STATUS_SUCCESS
+}
+
+/// NtTestCheckFrame(ULONG64 Pattern, ULONG64 Spins): waits, then checks the
+/// caller's R12..R15 in its frame and that the frame is on this CPU's stack.
+pub fn nt_test_check_frame(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    let (pattern, spins) = (args[0], args[1].min(1 << 20));
+    for _ in 0..spins {
+        core::hint::spin_loop();
+    }
+    let regs = [frame.r12, frame.r13, frame.r14, frame.r15];
+    let intact = regs
+        .iter()
+        .enumerate()
+        .all(|(k, &r)| r == pattern ^ k as u64);
+    #[cfg(target_os = "none")]
+    let own_stack = crate::percpu::current()
+        .kernel_stack
+        .contains(frame as *const KTrapFrame as u64);
+    #[cfg(not(target_os = "none"))]
+    let own_stack = true;
+    if intact && own_stack {
+        STATUS_SUCCESS
+    } else {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+/// NtTestKernelFlags(OUT PULONG64 Flags[2]): [RFLAGS now, user RFLAGS in the frame].
+pub fn nt_test_kernel_flags(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    let now: u64;
+    // SAFETY: reads RFLAGS only.
+    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) now) };
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&now.to_le_bytes());
+    bytes[8..].copy_from_slice(&frame.rflags.to_le_bytes());
+    match copy_to_user(args[0], &bytes) {
+        Ok(()) => STATUS_SUCCESS,
+        Err(e) => e.into(),
+    }
+}
+
+/// NtTestKernelFault(): a ring-0 page fault inside a system call (a user
+/// copy from an unmapped page, fixed up), then a check that GS still points
+/// at this CPU's block: the fault's entry and exit kept swapgs balanced.
+pub fn nt_test_kernel_fault(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
+    let mut byte = [0u8; 1];
+    let faulted = crate::usercopy::copy_from_user(&mut byte, 0x5000_0000).is_err();
+    #[cfg(target_os = "none")]
+    let gs_ok = crate::percpu::by_cpuid_apic_id().map(|c| c.self_ptr as u64)
+        == Some(crate::percpu::gs_base());
+    #[cfg(not(target_os = "none"))]
+    let gs_ok = true;
+    if faulted && gs_ok {
+        STATUS_SUCCESS
+    } else {
+        STATUS_UNSUCCESSFUL
+    }
 }
 
 fn cpu() -> usize {

@@ -29,17 +29,61 @@ pub struct ServiceEntry {
 // ANCHOR: table
 /// The service table, indexed by the number in EAX (`syslab_abi::service`).
 pub static KI_SERVICE_TABLE: [ServiceEntry; service::COUNT as usize] = [
-    ServiceEntry { name: "NtNull", routine: services::nt_null, arg_count: 0 },
-    ServiceEntry { name: "NtCreateMutant", routine: services::nt_create_mutant, arg_count: 4 },
-    ServiceEntry { name: "NtClose", routine: services::nt_close, arg_count: 1 },
+    ServiceEntry {
+        name: "NtNull",
+        routine: services::nt_null,
+        arg_count: 0,
+    },
+    ServiceEntry {
+        name: "NtCreateMutant",
+        routine: services::nt_create_mutant,
+        arg_count: 4,
+    },
+    ServiceEntry {
+        name: "NtClose",
+        routine: services::nt_close,
+        arg_count: 1,
+    },
     ServiceEntry {
         name: "NtGetCurrentProcessorNumber",
         routine: services::nt_get_current_processor_number,
         arg_count: 0,
     },
-    ServiceEntry { name: "NtTerminateThread", routine: services::nt_terminate_thread, arg_count: 2 },
-    ServiceEntry { name: "NtTestEcho", routine: services::nt_test_echo, arg_count: 8 },
-    ServiceEntry { name: "NtTestStatus", routine: services::nt_test_status, arg_count: 1 },
+    ServiceEntry {
+        name: "NtTerminateThread",
+        routine: services::nt_terminate_thread,
+        arg_count: 2,
+    },
+    ServiceEntry {
+        name: "NtTestEcho",
+        routine: services::nt_test_echo,
+        arg_count: 8,
+    },
+    ServiceEntry {
+        name: "NtTestStatus",
+        routine: services::nt_test_status,
+        arg_count: 1,
+    },
+    ServiceEntry {
+        name: "NtTestSetReturn",
+        routine: services::nt_test_set_return,
+        arg_count: 1,
+    },
+    ServiceEntry {
+        name: "NtTestCheckFrame",
+        routine: services::nt_test_check_frame,
+        arg_count: 2,
+    },
+    ServiceEntry {
+        name: "NtTestKernelFlags",
+        routine: services::nt_test_kernel_flags,
+        arg_count: 1,
+    },
+    ServiceEntry {
+        name: "NtTestKernelFault",
+        routine: services::nt_test_kernel_fault,
+        arg_count: 0,
+    },
 ];
 // ANCHOR_END: table
 
@@ -53,10 +97,17 @@ mod tests {
         assert_eq!(by_name("NtNull"), service::NT_NULL);
         assert_eq!(by_name("NtCreateMutant"), service::NT_CREATE_MUTANT);
         assert_eq!(by_name("NtClose"), service::NT_CLOSE);
-        assert_eq!(by_name("NtGetCurrentProcessorNumber"), service::NT_GET_CURRENT_PROCESSOR_NUMBER);
+        assert_eq!(
+            by_name("NtGetCurrentProcessorNumber"),
+            service::NT_GET_CURRENT_PROCESSOR_NUMBER
+        );
         assert_eq!(by_name("NtTerminateThread"), service::NT_TERMINATE_THREAD);
         assert_eq!(by_name("NtTestEcho"), service::NT_TEST_ECHO);
         assert_eq!(by_name("NtTestStatus"), service::NT_TEST_STATUS);
+        assert_eq!(by_name("NtTestSetReturn"), service::NT_TEST_SET_RETURN);
+        assert_eq!(by_name("NtTestCheckFrame"), service::NT_TEST_CHECK_FRAME);
+        assert_eq!(by_name("NtTestKernelFlags"), service::NT_TEST_KERNEL_FLAGS);
+        assert_eq!(by_name("NtTestKernelFault"), service::NT_TEST_KERNEL_FAULT);
         assert!(KI_SERVICE_TABLE.iter().all(|e| e.arg_count <= MAX_ARGS));
     }
 }

@@ -14,18 +14,78 @@ use syslab_abi::user_test::*;
 use syslab_abi::{service, user_test};
 
 pub static TESTS: &[Test] = &[
-    Test { name: "lab1.gate", points: 5, description: "gate 0x2E: interrupt gate, DPL 3, kernel CS, KiSystemService", run: gate },
-    Test { name: "lab1.int2d_refused", points: 5, description: "ring-3 int 0x2d (a DPL-0 gate) ends in a reported #GP", run: int2d_refused },
-    Test { name: "lab1.null_call", points: 10, description: "NtNull round trips through int 0x2e on every CPU", run: null_call },
-    Test { name: "lab1.arguments", points: 10, description: "0 to 6 arguments (of 8) arrive intact from the user stack", run: arguments },
-    Test { name: "lab1.status", points: 5, description: "the NTSTATUS comes back in RAX", run: status },
-    Test { name: "lab1.preserved", points: 10, description: "int 0x2e preserves every register but RAX", run: preserved },
-    Test { name: "lab1.invalid_service", points: 5, description: "numbers past the table return STATUS_INVALID_SYSTEM_SERVICE", run: invalid_service },
-    Test { name: "lab1.bad_pointers", points: 10, description: "kernel, unmapped, straddling and non-canonical argument pointers return STATUS_ACCESS_VIOLATION", run: bad_pointers },
-    Test { name: "lab1.which_cpu", points: 5, description: "NtGetCurrentProcessorNumber and NtTerminateThread work on every CPU", run: which_cpu },
-    Test { name: "lab1.mutex_smp", points: 10, description: "CreateMutex/CloseHandle on both CPUs at once; every object freed", run: mutex_smp },
-    Test { name: "lab1.bad_handles", points: 5, description: "double close and forged handles return STATUS_INVALID_HANDLE", run: bad_handles },
-    Test { name: "lab1.full_table", points: 5, description: "a full handle table returns STATUS_INSUFFICIENT_RESOURCES and recovers", run: full_table },
+    Test {
+        name: "lab1.gate",
+        points: 5,
+        description: "gate 0x2E: interrupt gate, DPL 3, kernel CS, KiSystemService",
+        run: gate,
+    },
+    Test {
+        name: "lab1.int2d_refused",
+        points: 5,
+        description: "ring-3 int 0x2d (a DPL-0 gate) ends in a reported #GP",
+        run: int2d_refused,
+    },
+    Test {
+        name: "lab1.null_call",
+        points: 10,
+        description: "NtNull round trips through int 0x2e on every CPU",
+        run: null_call,
+    },
+    Test {
+        name: "lab1.arguments",
+        points: 10,
+        description: "0 to 6 arguments (of 8) arrive intact from the user stack",
+        run: arguments,
+    },
+    Test {
+        name: "lab1.status",
+        points: 5,
+        description: "the NTSTATUS comes back in RAX",
+        run: status,
+    },
+    Test {
+        name: "lab1.preserved",
+        points: 10,
+        description: "int 0x2e preserves every register but RAX",
+        run: preserved,
+    },
+    Test {
+        name: "lab1.invalid_service",
+        points: 5,
+        description: "numbers past the table return STATUS_INVALID_SYSTEM_SERVICE",
+        run: invalid_service,
+    },
+    Test {
+        name: "lab1.bad_pointers",
+        points: 10,
+        description: "kernel, unmapped, straddling and non-canonical argument pointers return STATUS_ACCESS_VIOLATION",
+        run: bad_pointers,
+    },
+    Test {
+        name: "lab1.which_cpu",
+        points: 5,
+        description: "NtGetCurrentProcessorNumber and NtTerminateThread work on every CPU",
+        run: which_cpu,
+    },
+    Test {
+        name: "lab1.mutex_smp",
+        points: 10,
+        description: "CreateMutex/CloseHandle on both CPUs at once; every object freed",
+        run: mutex_smp,
+    },
+    Test {
+        name: "lab1.bad_handles",
+        points: 5,
+        description: "double close and forged handles return STATUS_INVALID_HANDLE",
+        run: bad_handles,
+    },
+    Test {
+        name: "lab1.full_table",
+        points: 5,
+        description: "a full handle table returns STATUS_INSUFFICIENT_RESOURCES and recovers",
+        run: full_table,
+    },
 ];
 
 /// Installs the student's gate (once per boot); every test starts here.
@@ -51,14 +111,22 @@ fn status_name(s: u64) -> String {
         STATUS_INSUFFICIENT_RESOURCES => "STATUS_INSUFFICIENT_RESOURCES",
         _ => "",
     };
-    if s >> 32 != 0 || name.is_empty() { format!("{s:#x}") } else { format!("{s:#x} ({name})") }
+    if s >> 32 != 0 || name.is_empty() {
+        format!("{s:#x}")
+    } else {
+        format!("{s:#x} ({name})")
+    }
 }
 
 fn expect_status(what: &str, got: u64, want: NtStatus) -> Result<(), String> {
     if got == want as u64 {
         Ok(())
     } else {
-        Err(format!("{what}: expected RAX = {}, got {}", status_name(want as u64), status_name(got)))
+        Err(format!(
+            "{what}: expected RAX = {}, got {}",
+            status_name(want as u64),
+            status_name(got)
+        ))
     }
 }
 
@@ -71,16 +139,29 @@ fn gate() -> Result<String, String> {
         problems.push("not present".into());
     }
     if g.kind() != Some(GateType::Interrupt) {
-        problems.push(format!("type {:?}, expected an interrupt gate (0xE) so that IF is cleared", g.kind()));
+        problems.push(format!(
+            "type {:?}, expected an interrupt gate (0xE) so that IF is cleared",
+            g.kind()
+        ));
     }
     if g.dpl() != 3 {
-        problems.push(format!("DPL {}, expected 3 so that ring 3 may use int 0x2e", g.dpl()));
+        problems.push(format!(
+            "DPL {}, expected 3 so that ring 3 may use int 0x2e",
+            g.dpl()
+        ));
     }
     if g.selector() != crate::gdt::KERNEL_CS {
-        problems.push(format!("selector {:#x}, expected the kernel CS {:#x}", g.selector(), crate::gdt::KERNEL_CS));
+        problems.push(format!(
+            "selector {:#x}, expected the kernel CS {:#x}",
+            g.selector(),
+            crate::gdt::KERNEL_CS
+        ));
     }
     if g.handler() != stub {
-        problems.push(format!("target {:#x}, expected KiSystemService at {stub:#x}", g.handler()));
+        problems.push(format!(
+            "target {:#x}, expected KiSystemService at {stub:#x}",
+            g.handler()
+        ));
     }
     if g.ist() != 0 {
         problems.push(format!("IST {}, expected 0 (use TSS.RSP0)", g.ist()));
@@ -88,7 +169,10 @@ fn gate() -> Result<String, String> {
     for v in (0..=255u8).filter(|&v| v != VECTOR_SYSTEM_SERVICE && v != 3) {
         let other = crate::idt::gate(v);
         if other.dpl() != 0 {
-            problems.push(format!("gate {v:#x} has DPL {}; only 0x2E (and #BP) may be reachable from ring 3", other.dpl()));
+            problems.push(format!(
+                "gate {v:#x} has DPL {}; only 0x2E (and #BP) may be reachable from ring 3",
+                other.dpl()
+            ));
         }
     }
     if problems.is_empty() {
@@ -107,10 +191,15 @@ fn int2d_refused() -> Result<String, String> {
         let sdm = 0x2D * 8 + 2;
         let qemu = 0x2D * 16 + 2;
         match run(c, user_test::INT_2D, 0) {
-            ThreadExit::Killed(f) if f.vector == 13 && (f.error_code == sdm || f.error_code == qemu) => {
+            ThreadExit::Killed(f)
+                if f.vector == 13 && (f.error_code == sdm || f.error_code == qemu) =>
+            {
                 Ok(format!("#GP, error code {:#x}", f.error_code))
             }
-            other => Err(format!("expected #GP with error code {sdm:#x}, but the thread {}", describe(&other))),
+            other => Err(format!(
+                "expected #GP with error code {sdm:#x}, but the thread {}",
+                describe(&other)
+            )),
         }
     }))
 }
@@ -124,7 +213,11 @@ fn null_call() -> Result<String, String> {
             return Err(format!("only {} of {CALLS} calls returned", r[0]));
         }
         if r[2] != u64::MAX {
-            return Err(format!("call {} returned {}, expected STATUS_SUCCESS", r[2], status_name(r[1])));
+            return Err(format!(
+                "call {} returned {}, expected STATUS_SUCCESS",
+                r[2],
+                status_name(r[1])
+            ));
         }
         Ok(format!("{CALLS} calls"))
     }))
@@ -151,7 +244,12 @@ fn arguments() -> Result<String, String> {
 fn status() -> Result<String, String> {
     setup();
     all_cpus(on_each_cpu(|c: &PerCpu| {
-        for s in [STATUS_SUCCESS, 0x4000_0000, STATUS_ACCESS_VIOLATION, 0xC000_0022] {
+        for s in [
+            STATUS_SUCCESS,
+            0x4000_0000,
+            STATUS_ACCESS_VIOLATION,
+            0xC000_0022,
+        ] {
             let r = user(c, INT2E_STATUS, s as u64)?;
             expect_status(&format!("NtTestStatus({s:#x})"), r[0], s)?;
         }
@@ -166,24 +264,45 @@ fn preserved() -> Result<String, String> {
         expect_status("NtNull", r[0], STATUS_SUCCESS)?;
         let mut changed = Vec::new();
         for (k, name) in REGISTER_NAMES.iter().enumerate().skip(1) {
-            let want = if k == 3 { r[15] } else { PRESERVE_PATTERN + k as u64 };
+            let want = if k == 3 {
+                r[15]
+            } else {
+                PRESERVE_PATTERN + k as u64
+            };
             if r[k] != want {
                 changed.push(format!("{name}: {want:#x} -> {:#x}", r[k]));
             }
         }
-        if changed.is_empty() { Ok("14 registers kept".into()) } else { Err(format!("changed by int 0x2e: {}", changed.join(", "))) }
+        if changed.is_empty() {
+            Ok("14 registers kept".into())
+        } else {
+            Err(format!("changed by int 0x2e: {}", changed.join(", ")))
+        }
     }))
 }
 
 fn invalid_service() -> Result<String, String> {
     setup();
     all_cpus(on_each_cpu(|c: &PerCpu| {
-        for n in [service::COUNT as u64, 0x1000, 0xFFFF_FFFF, 0xDEAD_0000_0000_1234 | service::COUNT as u64] {
+        for n in [
+            service::COUNT as u64,
+            0x1000,
+            0xFFFF_FFFF,
+            0xDEAD_0000_0000_1234 | service::COUNT as u64,
+        ] {
             let r = user(c, INT2E_NUMBER, n)?;
-            expect_status(&format!("service number {n:#x}"), r[0], STATUS_INVALID_SYSTEM_SERVICE)?;
+            expect_status(
+                &format!("service number {n:#x}"),
+                r[0],
+                STATUS_INVALID_SYSTEM_SERVICE,
+            )?;
         }
         // EAX is the number: garbage in the upper half of RAX is ignored.
-        let r = user(c, INT2E_NUMBER, 0xFFFF_FFFF_0000_0000 | service::NT_NULL as u64)?;
+        let r = user(
+            c,
+            INT2E_NUMBER,
+            0xFFFF_FFFF_0000_0000 | service::NT_NULL as u64,
+        )?;
         expect_status("NtNull with garbage in RAX[63:32]", r[0], STATUS_SUCCESS)?;
         Ok("4 bad numbers refused".into())
     }))
@@ -203,10 +322,18 @@ fn bad_pointers() -> Result<String, String> {
             ("a non-canonical address", noncanonical),
         ] {
             let r = user(c, INT2E_ARGPTR, ptr)?;
-            expect_status(&format!("arguments at {what} ({ptr:#x})"), r[0], STATUS_ACCESS_VIOLATION)?;
+            expect_status(
+                &format!("arguments at {what} ({ptr:#x})"),
+                r[0],
+                STATUS_ACCESS_VIOLATION,
+            )?;
         }
         let r = user(c, INT2E_BAD_OUT_PTR, kernel)?;
-        expect_status("NtCreateMutant writing its handle to a kernel address", r[0], STATUS_ACCESS_VIOLATION)?;
+        expect_status(
+            "NtCreateMutant writing its handle to a kernel address",
+            r[0],
+            STATUS_ACCESS_VIOLATION,
+        )?;
         Ok("5 bad pointers refused; the kernel did not fault".into())
     }))
 }
@@ -216,11 +343,20 @@ fn which_cpu() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let r = user(c, INT2E_WHICH_CPU, 0)?;
         if r[0] != c.cpu as u64 {
-            return Err(format!("NtGetCurrentProcessorNumber returned {} on CPU {}", r[0], c.cpu));
+            return Err(format!(
+                "NtGetCurrentProcessorNumber returned {} on CPU {}",
+                r[0], c.cpu
+            ));
         }
         match run(c, INT2E_TERMINATE, 0x1234) {
-            ThreadExit::Exited(0x1234) => Ok(format!("CPU {}; NtTerminateThread(0x1234) ended the thread", r[0])),
-            other => Err(format!("after NtTerminateThread(0x1234), the thread {}", describe(&other))),
+            ThreadExit::Exited(0x1234) => Ok(format!(
+                "CPU {}; NtTerminateThread(0x1234) ended the thread",
+                r[0]
+            )),
+            other => Err(format!(
+                "after NtTerminateThread(0x1234), the thread {}",
+                describe(&other)
+            )),
         }
     }))
 }
@@ -232,13 +368,19 @@ fn mutex_smp() -> Result<String, String> {
     let r = all_cpus(on_each_cpu(|c: &PerCpu| {
         let r = user(c, INT2E_MUTEX_LOOP, PAIRS)?;
         if r[0] != PAIRS || r[1] != PAIRS {
-            return Err(format!("{} of {PAIRS} CreateMutex and {} CloseHandle calls succeeded", r[0], r[1]));
+            return Err(format!(
+                "{} of {PAIRS} CreateMutex and {} CloseHandle calls succeeded",
+                r[0], r[1]
+            ));
         }
         Ok(format!("{PAIRS} pairs"))
     }))?;
     let after = crate::ob::live_objects();
     if after != before {
-        return Err(format!("{} mutant objects still alive after every handle was closed", after - before));
+        return Err(format!(
+            "{} mutant objects still alive after every handle was closed",
+            after - before
+        ));
     }
     Ok(format!("{r}; every object freed"))
 }
@@ -248,9 +390,23 @@ fn bad_handles() -> Result<String, String> {
     let c = crate::percpu::current();
     // Make a real handle, close it, then close it again and try forgeries.
     let table = crate::ob::process_handles();
-    let h = table.insert(c.cpu as usize, crate::ob::mutant::create(false, c.cpu)).map_err(|s| status_name(s as u64))?;
-    table.close(c.cpu as usize, h).map_err(|s| format!("closing a fresh handle: {}", status_name(s as u64)))?;
-    let forged = [h, 0, 1, 3, 4, h ^ 0x1_0000, 0x7FFF_FFF0, u64::MAX, 0xFFFF_8000_0000_0000];
+    let h = table
+        .insert(c.cpu as usize, crate::ob::mutant::create(false, c.cpu))
+        .map_err(|s| status_name(s as u64))?;
+    table
+        .close(c.cpu as usize, h)
+        .map_err(|s| format!("closing a fresh handle: {}", status_name(s as u64)))?;
+    let forged = [
+        h,
+        0,
+        1,
+        3,
+        4,
+        h ^ 0x1_0000,
+        0x7FFF_FFF0,
+        u64::MAX,
+        0xFFFF_8000_0000_0000,
+    ];
     let mut input = alloc::vec![forged.len() as u64];
     input.extend_from_slice(&forged);
     let exit = super::user::run_with_input(c, INT2E_CLOSE_LIST, 0, &input);
@@ -259,7 +415,11 @@ fn bad_handles() -> Result<String, String> {
     }
     let r = crate::process::report(c.cpu).words;
     for (i, &f) in forged.iter().enumerate() {
-        let what = if i == 0 { format!("a second NtClose of {f:#x}") } else { format!("NtClose({f:#x})") };
+        let what = if i == 0 {
+            format!("a second NtClose of {f:#x}")
+        } else {
+            format!("NtClose({f:#x})")
+        };
         expect_status(&what, r[i + 1], STATUS_INVALID_HANDLE)?;
     }
     Ok(format!("{} bad handles refused", forged.len()))
@@ -272,11 +432,21 @@ fn full_table() -> Result<String, String> {
     let r = user(c, INT2E_FILL_TABLE, capacity + 16)?;
     let live = crate::ob::process_handles().len() as u64;
     if r[0] + live != capacity {
-        return Err(format!("created {} handles in a table of {capacity} ({live} already in use)", r[0]));
+        return Err(format!(
+            "created {} handles in a table of {capacity} ({live} already in use)",
+            r[0]
+        ));
     }
-    expect_status("NtCreateMutant in a full table", r[1], STATUS_INSUFFICIENT_RESOURCES)?;
+    expect_status(
+        "NtCreateMutant in a full table",
+        r[1],
+        STATUS_INSUFFICIENT_RESOURCES,
+    )?;
     if r[3] != 0 {
-        return Err(format!("{} of the handles could not be closed afterwards", r[3]));
+        return Err(format!(
+            "{} of the handles could not be closed afterwards",
+            r[3]
+        ));
     }
     expect_status("NtCreateMutant after closing them", r[2], STATUS_SUCCESS)?;
     Ok(format!("full at {capacity}; usable again after closing"))

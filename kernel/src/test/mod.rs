@@ -16,6 +16,8 @@ pub mod lab0;
 #[cfg(target_os = "none")]
 pub mod lab1;
 #[cfg(target_os = "none")]
+pub mod lab2;
+#[cfg(target_os = "none")]
 pub mod user;
 
 /// One graded test.
@@ -108,6 +110,8 @@ pub fn tests_for(lab: &str) -> &'static [Test] {
     match lab {
         "lab0" => lab0::TESTS,
         "lab1" => lab1::TESTS,
+        "lab2" if crate::shared_user_data::cpu_features().intel => lab2::INTEL,
+        "lab2" => lab2::AMD,
         _ => &[],
     }
 }

@@ -12,10 +12,21 @@ pub struct Stubs {
 }
 
 pub const INT2E: Stubs = Stubs {
-    create_mutant: ntdll::ZwCreateMutant,
-    close: ntdll::ZwClose,
+    create_mutant: ntdll::nt::ZwCreateMutant,
+    close: ntdll::nt::ZwClose,
 };
 
+impl Stubs {
+    /// The Win32 layer over the stubs of one path.
+    pub fn of(table: &ntdll::Table) -> Stubs {
+        Stubs {
+            create_mutant: table.create_mutant,
+            close: table.close,
+        }
+    }
+}
+
+// ANCHOR: win32
 /// CreateMutex(lpMutexAttributes, bInitialOwner, lpName): a handle, or 0.
 pub fn create_mutex(stubs: &Stubs, attributes: u64, initial_owner: bool, name: u64) -> u64 {
     if attributes != 0 || name != 0 {
@@ -24,7 +35,12 @@ pub fn create_mutex(stubs: &Stubs, attributes: u64, initial_owner: bool, name: u
     let mut handle: u64 = 0;
     let status = ntdll::call(
         stubs.create_mutant,
-        &[&mut handle as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, initial_owner as u64],
+        &[
+            &mut handle as *mut u64 as u64,
+            MUTANT_ALL_ACCESS,
+            0,
+            initial_owner as u64,
+        ],
     ) as u32;
     if nt_success(status) { handle } else { 0 }
 }
@@ -33,3 +49,4 @@ pub fn create_mutex(stubs: &Stubs, attributes: u64, initial_owner: bool, name: u
 pub fn close_handle(stubs: &Stubs, handle: u64) -> bool {
     nt_success(ntdll::call(stubs.close, &[handle]) as u32)
 }
+// ANCHOR_END: win32

@@ -2,7 +2,7 @@
 //! Each leaves its findings in the report page for the kernel to judge.
 
 use crate::kernel32::{self, INT2E};
-use crate::ntdll::{self, call};
+use crate::ntdll::{call, nt};
 use crate::rt::report;
 use syslab_abi::service::*;
 use syslab_abi::user_test::*;
@@ -16,7 +16,7 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
         INT2E_NULL => {
             r[2] = u64::MAX;
             for i in 0..arg {
-                let status = call(ntdll::ZwNull, &[]);
+                let status = call(nt::ZwNull, &[]);
                 if status != 0 && r[2] == u64::MAX {
                     r[1] = status;
                     r[2] = i;
@@ -25,26 +25,35 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
             }
         }
         INT2E_ARGS => {
-            let values = [0x1111_2222_3333_4444, u64::MAX, 0, 0x8000_0000_0000_0001, 0xDEAD_BEEF, 42];
+            let values = [
+                0x1111_2222_3333_4444,
+                u64::MAX,
+                0,
+                0x8000_0000_0000_0001,
+                0xDEAD_BEEF,
+                42,
+            ];
             for count in 0..=6u64 {
                 let mut buf = [0xA5A5_A5A5_A5A5_A5A5u64; 6];
                 let mut args = [buf.as_mut_ptr() as u64, count, 0, 0, 0, 0, 0, 0];
                 args[2..8].copy_from_slice(&values);
-                let status = call(ntdll::ZwTestEcho, &args);
+                let status = call(nt::ZwTestEcho, &args);
                 let arrived = buf[..count as usize] == values[..count as usize];
                 if status != 0 || !arrived {
                     r[0] += 1;
                     if r[0] == 1 {
                         r[1] = count;
                         r[2] = status;
-                        let first_bad = (0..count as usize).find(|&i| buf[i] != values[i]).unwrap_or(0);
+                        let first_bad = (0..count as usize)
+                            .find(|&i| buf[i] != values[i])
+                            .unwrap_or(0);
                         r[3] = values[first_bad];
                         r[4] = buf[first_bad];
                     }
                 }
             }
         }
-        INT2E_STATUS => r[0] = call(ntdll::ZwTestStatus, &[arg]),
+        INT2E_STATUS => r[0] = call(nt::ZwTestStatus, &[arg]),
         INT2E_PRESERVED => preserved(r),
         INT2E_NUMBER => r[0] = raw_int2e(arg, 0),
         INT2E_ARGPTR => r[0] = raw_int2e(NT_TEST_ECHO as u64, arg),
@@ -64,7 +73,7 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
         }
         INT2E_CLOSE_LIST => {
             for i in 1..=r[0] as usize {
-                r[i] = call(ntdll::ZwClose, &[r[i]]);
+                r[i] = call(nt::ZwClose, &[r[i]]);
             }
         }
         INT2E_FILL_TABLE => {
@@ -73,7 +82,10 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
             let mut n = 0;
             let mut handle = 0u64;
             while n < (arg as usize).min(handles.len()) {
-                let status = call(ntdll::ZwCreateMutant, &[&mut handle as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, 0]);
+                let status = call(
+                    nt::ZwCreateMutant,
+                    &[&mut handle as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, 0],
+                );
                 if status != 0 {
                     r[1] = status;
                     break;
@@ -83,22 +95,25 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
             }
             r[0] = n as u64;
             for &h in &handles[..n] {
-                if call(ntdll::ZwClose, &[h]) != 0 {
+                if call(nt::ZwClose, &[h]) != 0 {
                     r[3] += 1;
                 }
             }
             // Room again after closing.
-            r[2] = call(ntdll::ZwCreateMutant, &[&mut handle as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, 0]);
+            r[2] = call(
+                nt::ZwCreateMutant,
+                &[&mut handle as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, 0],
+            );
             if r[2] == 0 {
-                call(ntdll::ZwClose, &[handle]);
+                call(nt::ZwClose, &[handle]);
             }
         }
         INT2E_TERMINATE => {
-            call(ntdll::ZwTerminateThread, &[NT_CURRENT_THREAD, arg]);
+            call(nt::ZwTerminateThread, &[NT_CURRENT_THREAD, arg]);
             return 0xBAD_0000_0001; // NtTerminateThread returned
         }
-        INT2E_WHICH_CPU => r[0] = call(ntdll::ZwGetCurrentProcessorNumber, &[]),
-        INT2E_BAD_OUT_PTR => r[0] = call(ntdll::ZwCreateMutant, &[arg, MUTANT_ALL_ACCESS, 0, 0]),
+        INT2E_WHICH_CPU => r[0] = call(nt::ZwGetCurrentProcessorNumber, &[]),
+        INT2E_BAD_OUT_PTR => r[0] = call(nt::ZwCreateMutant, &[arg, MUTANT_ALL_ACCESS, 0, 0]),
         _ => return 0xBAD_7E57,
     }
     EXIT_OK_STATUS
@@ -109,7 +124,11 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
 fn raw_int2e(number: u64, args: u64) -> u64 {
     let rax: u64;
     let stack = [0u64; 8];
-    let rdx = if args == 0 { stack.as_ptr() as u64 } else { args };
+    let rdx = if args == 0 {
+        stack.as_ptr() as u64
+    } else {
+        args
+    };
     // SAFETY: the kernel validates everything; only RAX changes.
     unsafe { core::arch::asm!("int 0x2e", inout("rax") number => rax, in("rdx") rdx) };
     rax

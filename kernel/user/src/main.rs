@@ -19,6 +19,8 @@ mod lab1;
 #[cfg(target_os = "none")]
 mod ntdll;
 #[cfg(target_os = "none")]
+mod paths;
+#[cfg(target_os = "none")]
 mod rt;
 #[cfg(target_os = "none")]
 mod tests;

@@ -17,37 +17,100 @@
 //! The stubs keep their NT names (ZwCreateMutant, not zw_create_mutant).
 #![allow(non_snake_case)]
 
-use syslab_abi::service::*;
+// ANCHOR: stubs
+/// The stubs of one system-call path, by service.
+pub struct Table {
+    pub null: Stub,
+    pub create_mutant: Stub,
+    pub close: Stub,
+    pub which_cpu: Stub,
+    pub echo: Stub,
+    pub set_return: Stub,
+    pub check_frame: Stub,
+    pub kernel_flags: Stub,
+    pub kernel_fault: Stub,
+}
 
-macro_rules! int2e_stubs {
-    ($($name:ident = $number:path;)*) => {$(
-        #[doc = concat!("The `int 0x2e` stub for service `", stringify!($number), "`.")]
-        #[unsafe(naked)]
-        pub unsafe extern "C" fn $name() {
-            core::arch::naked_asm!(
-                "mov eax, {n}",
-                "lea rdx, [rsp + 8]",
-                "int 0x2e",
-                "ret",
-                n = const $number,
-            );
+/// Generates a module of stubs with the given body (`{n}` is the number).
+macro_rules! stub_family {
+    ($module:ident, $doc:literal, [$($line:literal),*]) => {
+        #[doc = $doc]
+        #[allow(dead_code)] // every family has every service; not every test uses each
+        pub mod $module {
+            use syslab_abi::service::*;
+            macro_rules! one {
+                ($name:ident, $number:path) => {
+                    #[unsafe(naked)]
+                    pub unsafe extern "C" fn $name() {
+                        core::arch::naked_asm!($($line),*, n = const $number);
+                    }
+                };
+            }
+            one!(ZwNull, NT_NULL);
+            one!(ZwCreateMutant, NT_CREATE_MUTANT);
+            one!(ZwClose, NT_CLOSE);
+            one!(ZwGetCurrentProcessorNumber, NT_GET_CURRENT_PROCESSOR_NUMBER);
+            one!(ZwTestEcho, NT_TEST_ECHO);
+            one!(ZwTestSetReturn, NT_TEST_SET_RETURN);
+            one!(ZwTestCheckFrame, NT_TEST_CHECK_FRAME);
+            one!(ZwTestKernelFlags, NT_TEST_KERNEL_FLAGS);
+            one!(ZwTestKernelFault, NT_TEST_KERNEL_FAULT);
+            one!(ZwTestStatus, NT_TEST_STATUS);
+            one!(ZwTerminateThread, NT_TERMINATE_THREAD);
+
+            /// This family's stubs.
+            pub const TABLE: super::Table = super::Table {
+                null: ZwNull,
+                create_mutant: ZwCreateMutant,
+                close: ZwClose,
+                which_cpu: ZwGetCurrentProcessorNumber,
+                echo: ZwTestEcho,
+                set_return: ZwTestSetReturn,
+                check_frame: ZwTestCheckFrame,
+                kernel_flags: ZwTestKernelFlags,
+                kernel_fault: ZwTestKernelFault,
+            };
         }
-    )*};
+    };
 }
 
-int2e_stubs! {
-    ZwNull = NT_NULL;
-    ZwCreateMutant = NT_CREATE_MUTANT;
-    ZwClose = NT_CLOSE;
-    ZwGetCurrentProcessorNumber = NT_GET_CURRENT_PROCESSOR_NUMBER;
-    ZwTerminateThread = NT_TERMINATE_THREAD;
-    ZwTestEcho = NT_TEST_ECHO;
-    ZwTestStatus = NT_TEST_STATUS;
+stub_family!(
+    xp,
+    "XP's stubs: through SharedUserData's SystemCallStub (`mov eax, N; mov rdx, 0x7FFE0300; call rdx; ret`). \
+     RCX, RDX and R11 may change: SYSEXIT loads RCX and RDX, SYSCALL loads RCX and R11.",
+    ["mov eax, {n}", "mov rdx, 0x7FFE0300", "call rdx", "ret"] // SYSTEM_CALL_STUB
+);
+
+// ANCHOR: nt_family
+stub_family!(
+    nt,
+    "NT 4/2000's stubs: `int 0x2e` directly. Only RAX changes.",
+    ["mov eax, {n}", "lea rdx, [rsp + 8]", "int 0x2e", "ret"]
+);
+// ANCHOR_END: nt_family
+
+stub_family!(
+    sc,
+    "Direct SYSCALL stubs (what x64 ntdll does today). RCX and R11 change: SYSCALL \
+     saves RIP and RFLAGS in them.",
+    ["mov eax, {n}", "lea rdx, [rsp + 8]", "syscall", "ret"]
+);
+
+/// The stubs of path `path` (`syslab_abi::user_test::PATH_*`).
+pub fn table(path: u64) -> &'static Table {
+    match path {
+        syslab_abi::user_test::PATH_INT2E => &nt::TABLE,
+        syslab_abi::user_test::PATH_SYSCALL => &sc::TABLE,
+        _ => &xp::TABLE,
+    }
 }
+
+// ANCHOR_END: stubs
 
 /// A stub, as a value.
 pub type Stub = unsafe extern "C" fn();
 
+// ANCHOR: call
 /// Calls `stub` with up to eight arguments laid out on the stack, and
 /// returns RAX.
 pub fn call(stub: Stub, args: &[u64]) -> u64 {
@@ -55,7 +118,7 @@ pub fn call(stub: Stub, args: &[u64]) -> u64 {
     slots[..args.len()].copy_from_slice(args);
     let rax: u64;
     // SAFETY: the stub only reads its argument slots and returns; the
-    // kernel preserves every register but RAX (RDX is set by the stub).
+    // kernel preserves every register but RAX, RCX, RDX and R11.
     unsafe {
         core::arch::asm!(
             "sub rsp, 64",
@@ -72,8 +135,11 @@ pub fn call(stub: Stub, args: &[u64]) -> u64 {
             src = in(reg) slots.as_ptr(),
             stub = in(reg) stub,
             out("rax") rax,
+            out("rcx") _,
             out("rdx") _,
+            out("r11") _,
         );
     }
     rax
 }
+// ANCHOR_END: call

@@ -1,0 +1,46 @@
+//! KiSystemServiceExit: the way back to ring 3, decided in Rust.
+//!
+//! The SYSENTER and SYSCALL entry stubs call [`KiSystemServiceExit`] after
+//! the dispatcher. It asks the student's `choose_exit` (Lab 2) which of the
+//! three exits this frame may take, records the choice in the per-CPU
+//! counters (the tests read them: QEMU does not fault where real CPUs do,
+//! so only the record tells a safe fallback from a lucky return), and
+//! returns it in RAX for the stub to branch on.
+
+use crate::student::SystemCallExit;
+use crate::trap::{KTrapFrame, rflags};
+use core::sync::atomic::Ordering;
+
+/// Called by the entry stubs with the frame they built; returns a
+/// [`SystemCallExit`] as a number.
+#[cfg(target_os = "none")]
+#[unsafe(no_mangle)]
+pub extern "C" fn KiSystemServiceExit(frame: &mut KTrapFrame) -> u64 {
+    let me = crate::percpu::current();
+    // A single-step trap taken on the first instruction of KiFastCallEntry
+    // had its TF cleared so the kernel would not single-step itself; give
+    // it back to the user, who must still see the trap.
+    if super::sysenter::take_pending_single_step(me) {
+        frame.rflags |= rflags::TF;
+    }
+    let exit = (crate::student::student().lab2.choose_exit)(frame);
+    record(me, exit);
+    exit as u64
+}
+
+/// Counts the exit in the CPU's counters.
+pub fn record(cpu: &crate::percpu::PerCpu, exit: SystemCallExit) {
+    let c = &cpu.counters;
+    match exit {
+        SystemCallExit::Iretq => &c.exit_iretq,
+        SystemCallExit::Sysexit => &c.exit_sysexit,
+        SystemCallExit::Sysret => &c.exit_sysret,
+    }
+    .fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether `addr` is a canonical address in user space, as a return RIP or
+/// RSP for SYSEXIT/SYSRET must be.
+pub fn is_user_address(addr: u64) -> bool {
+    crate::mm::paging::is_user_range(addr, 1)
+}

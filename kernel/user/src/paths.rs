@@ -1,0 +1,233 @@
+//! The user halves of the Lab 2 and Lab 3 tests. Each runs on the path in
+//! its argument (`PATH_INT2E`, `PATH_SHARED`, `PATH_SYSCALL`), reads its
+//! inputs from the report page and leaves its findings there.
+
+use crate::kernel32::{self, Stubs};
+use crate::ntdll::{self, call};
+use crate::rt::report;
+use syslab_abi::service::*;
+use syslab_abi::user_test::*;
+
+pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
+    let r = &mut report(cpu).words;
+    let input = [r[0], r[1]];
+    r.fill(0);
+    let t = ntdll::table(path);
+    match test {
+        P_NULL => {
+            r[2] = u64::MAX;
+            for i in 0..input[0] {
+                let status = call(t.null, &[]);
+                if status != 0 && r[2] == u64::MAX {
+                    r[1] = status;
+                    r[2] = i;
+                }
+                r[0] = i + 1;
+            }
+        }
+        P_ARGS => {
+            let values = [
+                0x1111_2222_3333_4444,
+                u64::MAX,
+                0,
+                0x8000_0000_0000_0001,
+                0xDEAD_BEEF,
+                42,
+            ];
+            for count in 0..=6u64 {
+                let mut buf = [0xA5A5_A5A5_A5A5_A5A5u64; 6];
+                let mut args = [buf.as_mut_ptr() as u64, count, 0, 0, 0, 0, 0, 0];
+                args[2..8].copy_from_slice(&values);
+                let status = call(t.echo, &args);
+                let bad = (0..count as usize).find(|&i| buf[i] != values[i]);
+                if (status != 0 || bad.is_some()) && r[0] == 0 {
+                    r[0] = 1;
+                    r[1] = count;
+                    r[2] = status;
+                    r[3] = values[bad.unwrap_or(0)];
+                    r[4] = buf[bad.unwrap_or(0)];
+                }
+            }
+        }
+        P_PRESERVED => preserved(t.null, r),
+        P_CHECK_FRAME => {
+            r[2] = u64::MAX;
+            for i in 0..input[0] {
+                let pattern = 0xC0DE_0000_0000_0000 | (cpu << 32) | i << 2;
+                let (status, corrupted) = check_frame(t.check_frame, pattern, input[1]);
+                if status == 0 {
+                    r[0] += 1;
+                } else if r[2] == u64::MAX {
+                    r[1] = status;
+                    r[2] = i;
+                }
+                r[3] += corrupted;
+            }
+        }
+        P_SET_RETURN => {
+            call(t.set_return, &[input[0]]);
+            return 0xBAD_0000_0002; // came back to where it called from
+        }
+        P_FLAGS => {
+            let (status, after) = with_flags(input[0], t.null, 0);
+            r[0] = status;
+            r[1] = after;
+        }
+        P_KERNEL_FLAGS => {
+            let mut out = [0u64; 2];
+            let (status, _) = with_flags(input[0], t.kernel_flags, out.as_mut_ptr() as u64);
+            r[0] = status;
+            r[1] = out[0];
+            r[2] = out[1];
+        }
+        P_KERNEL_FAULT => r[0] = call(t.kernel_fault, &[]),
+        P_FAULT_AFTER => {
+            // A null call, and at once a page fault: the fault's entry must
+            // find GS as the return left it (the user's).
+            call(t.null, &[]);
+            // SAFETY: meant to fault.
+            unsafe { core::ptr::read_volatile(input[0] as *const u64) };
+            return 0xBAD_0000_0003;
+        }
+        P_MUTEX_LOOP => {
+            let stubs = Stubs::of(t);
+            for _ in 0..input[0] {
+                let h = kernel32::create_mutex(&stubs, 0, false, 0);
+                if h == 0 {
+                    r[2] += 1;
+                    continue;
+                }
+                r[0] += 1;
+                if kernel32::close_handle(&stubs, h) {
+                    r[1] += 1;
+                }
+            }
+        }
+        P_WHICH_CPU => r[0] = call(t.which_cpu, &[]),
+        RAW_SYSENTER => {
+            // SAFETY: the kernel must survive whatever RDX and RCX hold.
+            unsafe {
+                core::arch::asm!("sysenter", in("eax") NT_NULL, inout("rdx") input[0] => _, inout("rcx") input[1] => _)
+            };
+            r[0] = 1; // came back
+        }
+        SINGLE_STEP_SYSENTER => single_step_sysenter(r),
+        _ => return 0xBAD_7E57,
+    }
+    EXIT_OK_STATUS
+}
+
+/// Registers around a null call through `stub`, in the report order of
+/// INT2E_PRESERVED (RAX, RBX, RCX, RDX, RSI, RDI, RBP, R8..R15).
+fn preserved(stub: ntdll::Stub, r: &mut [u64; 32]) {
+    let mut out = [0u64; 15];
+    // SAFETY: callee-saved registers are saved and restored around the call.
+    unsafe {
+        core::arch::asm!(
+            "push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15",
+            "push rdi", // the output array
+            "mov rax, rsi", // the stub
+            "mov rbx, {p} + 1", "mov rcx, {p} + 2", "mov rdx, {p} + 3", "mov rsi, {p} + 4", "mov rdi, {p} + 5",
+            "mov rbp, {p} + 6", "mov r8, {p} + 7", "mov r9, {p} + 8", "mov r10, {p} + 9",
+            "mov r11, {p} + 10", "mov r12, {p} + 11", "mov r13, {p} + 12", "mov r14, {p} + 13",
+            "mov r15, {p} + 14",
+            "call rax",
+            "xchg rdi, [rsp]",
+            "mov [rdi], rax", "mov [rdi + 8], rbx", "mov [rdi + 16], rcx", "mov [rdi + 24], rdx",
+            "mov [rdi + 32], rsi", "pop rax", "mov [rdi + 40], rax", "mov [rdi + 48], rbp",
+            "mov [rdi + 56], r8", "mov [rdi + 64], r9", "mov [rdi + 72], r10", "mov [rdi + 80], r11",
+            "mov [rdi + 88], r12", "mov [rdi + 96], r13", "mov [rdi + 104], r14", "mov [rdi + 112], r15",
+            "pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
+            p = const PRESERVE_PATTERN,
+            in("rdi") out.as_mut_ptr(),
+            in("rsi") stub,
+            out("rax") _, out("rcx") _, out("rdx") _,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+        );
+    }
+    r[..15].copy_from_slice(&out);
+}
+
+/// NtTestCheckFrame(pattern, spins) with R12..R15 = pattern ^ 0..3; returns
+/// the status and how many of R12..R15 came back changed.
+fn check_frame(stub: ntdll::Stub, pattern: u64, spins: u64) -> (u64, u64) {
+    let (status, r12, r13, r14, r15): (u64, u64, u64, u64, u64);
+    // SAFETY: the arguments sit on the stack as the stubs expect.
+    unsafe {
+        core::arch::asm!(
+            "sub rsp, 16",
+            "mov [rsp], {pattern}",
+            "mov [rsp + 8], {spins}",
+            "call {stub}",
+            "add rsp, 16",
+            pattern = in(reg) pattern,
+            spins = in(reg) spins,
+            stub = in(reg) stub,
+            inout("r12") pattern => r12,
+            inout("r13") pattern ^ 1 => r13,
+            inout("r14") pattern ^ 2 => r14,
+            inout("r15") pattern ^ 3 => r15,
+            out("rax") status, out("rcx") _, out("rdx") _, out("r11") _,
+        );
+    }
+    let corrupted = [r12, r13, r14, r15]
+        .iter()
+        .enumerate()
+        .filter(|&(k, &v)| v != pattern ^ k as u64)
+        .count();
+    (status, corrupted as u64)
+}
+
+/// Calls `stub` with one argument while `flags` are set in RFLAGS; returns
+/// the status and RFLAGS right after the call (then clears the flags).
+fn with_flags(flags: u64, stub: ntdll::Stub, arg: u64) -> (u64, u64) {
+    let (status, after): (u64, u64);
+    // SAFETY: the flags are cleared again before any compiled code runs.
+    unsafe {
+        core::arch::asm!(
+            "sub rsp, 16",
+            "mov [rsp], {arg}",
+            "pushfq",
+            "or [rsp], {flags}",
+            "popfq",
+            "call {stub}",
+            "pushfq",
+            "pop {after}",
+            "push 0x202", // IF and the always-one bit: DF, AC, NT clear again
+            "popfq",
+            "add rsp, 16",
+            arg = in(reg) arg,
+            flags = in(reg) flags,
+            stub = in(reg) stub,
+            after = out(reg) after,
+            out("rax") status, out("rcx") _, out("rdx") _, out("r11") _,
+        );
+    }
+    (status, after)
+}
+
+/// Sets TF so that `sysenter` itself is single-stepped: the trap arrives in
+/// ring 0 on KiFastCallEntry's first instruction. The kernel must survive
+/// it and hand the trap back: the thread should die of #DB right after the
+/// stub's `ret`, at the address written to word 0.
+fn single_step_sysenter(r: &mut [u64; 32]) {
+    // SAFETY: the thread is expected to die of the single-step trap.
+    unsafe {
+        core::arch::asm!(
+            "lea rax, [rip + 2f]",
+            "mov [{out}], rax",
+            "call 3f",
+            "2: jmp 4f",
+            "3: mov eax, {null}",
+            "mov rdx, rsp", // RSP is the same after the pushfq/popfq pair
+            "pushfq",
+            "or qword ptr [rsp], 0x100", // TF: the instruction after popfq is stepped
+            "popfq",
+            "sysenter",
+            "4:",
+            out = in(reg) &mut r[0],
+            null = const NT_NULL,
+            out("rax") _, out("rcx") _, out("rdx") _,
+        );
+    }
+}
