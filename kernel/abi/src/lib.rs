@@ -176,6 +176,10 @@ pub mod user_test {
     pub const RAW_SYSENTER: u64 = 0x50;
     /// Single-step into `sysenter`. Output [the address the trap should report].
     pub const SINGLE_STEP_SYSENTER: u64 = 0x51;
+    /// Far-return into the 32-bit user code segment and run `syscall` there
+    /// (CSTAR's entry). Should not come back.
+    pub const COMPAT_SYSCALL: u64 = 0x52;
+
     /// The boot self-test's probes: `int 0x81`, `syscall`, `sysenter`.
     pub const PROBE_INT: u64 = 0x100;
     pub const PROBE_SYSCALL: u64 = 0x101;

@@ -18,6 +18,8 @@ pub mod lab1;
 #[cfg(target_os = "none")]
 pub mod lab2;
 #[cfg(target_os = "none")]
+pub mod lab3;
+#[cfg(target_os = "none")]
 pub mod user;
 
 /// One graded test.
@@ -112,6 +114,7 @@ pub fn tests_for(lab: &str) -> &'static [Test] {
         "lab1" => lab1::TESTS,
         "lab2" if crate::shared_user_data::cpu_features().intel => lab2::INTEL,
         "lab2" => lab2::AMD,
+        "lab3" => lab3::TESTS,
         _ => &[],
     }
 }

@@ -112,6 +112,24 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
             r[0] = 1; // came back
         }
         SINGLE_STEP_SYSENTER => single_step_sysenter(r),
+        COMPAT_SYSCALL => {
+            // SAFETY: the thread should end in the kernel's CSTAR entry.
+            unsafe {
+                core::arch::asm!(
+                    "lea rax, [rip + 2f]",
+                    "push {cs32}",
+                    "push rax",
+                    "retfq", // into compatibility mode: this code is below 4 GiB
+                    ".code32",
+                    "2: syscall",
+                    "ud2",
+                    ".code64",
+                    cs32 = const 0x1B, // USER_CS32
+                    out("rax") _, out("rcx") _, out("r11") _,
+                )
+            };
+            return 0xBAD_0000_0004;
+        }
         _ => return 0xBAD_7E57,
     }
     EXIT_OK_STATUS

@@ -1,0 +1,267 @@
+//! Lab 3: SYSCALL/SYSRET. Every test runs on both CPUs, on both profiles,
+//! through direct `syscall` stubs (an Intel boot keeps SYSENTER in
+//! SharedUserData, as XP did, so the SYSCALL tests call it directly).
+
+use super::Test;
+use super::user::{all_cpus, describe, describe_fault, on_each_cpu, run_with_input};
+use crate::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS};
+use crate::msr;
+use crate::percpu::PerCpu;
+use crate::thread::ThreadExit;
+use crate::trap::rflags;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+use syslab_abi::status::*;
+use syslab_abi::user_test::*;
+
+macro_rules! t {
+    ($name:literal, $points:literal, $run:ident, $desc:literal) => {
+        Test { name: $name, points: $points, description: $desc, run: $run }
+    };
+}
+
+pub static TESTS: &[Test] = &[
+    t!("lab3.msrs", 10, msrs, "EFER.SCE, STAR, LSTAR, CSTAR and SFMASK on each CPU; the SYSRET rule holds in the GDT"),
+    t!("lab3.null_call", 10, null_call, "NtNull round trips through SYSCALL/SYSRET on every CPU"),
+    t!("lab3.arguments", 5, arguments, "arguments and status through SYSCALL"),
+    t!("lab3.registers", 10, registers, "preserved registers kept; RCX and R11 hold the return RIP and RFLAGS"),
+    t!("lab3.sfmask", 5, sfmask, "IF, TF, DF, AC and NT are clear in the kernel; the user's come back"),
+    t!("lab3.bad_return", 10, bad_return, "a changed, non-canonical or kernel return RIP takes the iretq fallback"),
+    t!("lab3.kernel_fault", 5, kernel_fault, "an exception inside a system call leaves swapgs balanced"),
+    t!("lab3.smp_stress", 10, smp_stress, "both CPUs hammer SYSCALL at once, each on its own stack"),
+    t!("lab3.fault_after", 5, fault_after, "a ring-3 page fault right after a syscall finds GS correct"),
+    t!("lab3.compat", 5, compat, "SYSCALL from 32-bit compatibility mode (CSTAR) kills the thread with a message"),
+];
+
+fn syscall(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
+    match run_with_input(c, test, PATH_SYSCALL, input) {
+        ThreadExit::Exited(EXIT_OK_STATUS) => Ok(crate::process::report(c.cpu).words),
+        other => Err(format!("the user thread {}", describe(&other))),
+    }
+}
+
+fn exits(c: &PerCpu) -> [u64; 3] {
+    let k = &c.counters;
+    [k.exit_iretq.load(Ordering::Relaxed), k.exit_sysexit.load(Ordering::Relaxed), k.exit_sysret.load(Ordering::Relaxed)]
+}
+
+/// The RFLAGS bits that SFMASK must clear.
+const MUST_MASK: u64 = rflags::IF | rflags::TF | rflags::DF | rflags::AC | rflags::NT;
+
+fn msrs() -> Result<String, String> {
+    let lstar_want = crate::student::student().lab3.ki_system_call64 as *const () as u64;
+    let cstar_want = crate::syscall::syscall::KiSystemCallCompat as *const () as u64;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        // SAFETY: these MSRs exist on every x86_64 CPU.
+        let (efer, star, lstar, cstar, fmask) = unsafe {
+            (
+                msr::read(msr::IA32_EFER),
+                msr::read(msr::IA32_STAR),
+                msr::read(msr::IA32_LSTAR),
+                msr::read(msr::IA32_CSTAR),
+                msr::read(msr::IA32_FMASK),
+            )
+        };
+        if efer & msr::efer::SCE == 0 {
+            return Err(format!("EFER {efer:#x}: SCE is clear, so SYSCALL is #UD"));
+        }
+        let (kbase, ubase) = (((star >> 32) & 0xffff) as u16, ((star >> 48) & 0xffff) as u16);
+        if kbase & !3 != KERNEL_CS {
+            return Err(format!("STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x}"));
+        }
+        let at = |sel: u16| c.gdt.descriptor(sel).unwrap_or(SegmentDescriptor(0));
+        let (ss, cs) = (at((ubase & !3) + 8), at((ubase & !3) + 16));
+        if !(ss.is_data() && ss.dpl() == 3 && cs.is_code() && cs.is_long_mode() && cs.dpl() == 3) {
+            return Err(format!(
+                "STAR[63:48] = {ubase:#x}: SYSRET would load SS {:#x} and CS {:#x}, which are not ring-3 data \
+                 and 64-bit code (use {USER_CS32:#x}: SS {USER_DS:#x}, CS {USER_CS:#x})",
+                (ubase + 8) | 3,
+                (ubase + 16) | 3
+            ));
+        }
+        if lstar != lstar_want {
+            return Err(format!("LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x}"));
+        }
+        if cstar != cstar_want {
+            return Err(format!("CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x}"));
+        }
+        if fmask & MUST_MASK != MUST_MASK {
+            return Err(format!("SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set"));
+        }
+        Ok(format!("STAR {star:#x}, SFMASK {fmask:#x}"))
+    }))
+}
+
+fn null_call() -> Result<String, String> {
+    const CALLS: u64 = 1000;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let before = exits(c);
+        let r = syscall(c, P_NULL, &[CALLS])?;
+        if r[0] != CALLS || r[2] != u64::MAX {
+            return Err(format!("call {} of {CALLS} returned {:#x}, expected STATUS_SUCCESS", r[2], r[1]));
+        }
+        let sysrets = exits(c)[2] - before[2];
+        if sysrets < CALLS {
+            return Err(format!("only {sysrets} of {CALLS} calls left through SYSRET (KiSystemCallExit3)"));
+        }
+        Ok(format!("{CALLS} calls through sysret"))
+    }))
+}
+
+fn arguments() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let r = syscall(c, P_ARGS, &[])?;
+        if r[0] != 0 {
+            return Err(format!("NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x}", r[1], r[2], r[3], r[4]));
+        }
+        let r = syscall(c, P_WHICH_CPU, &[])?;
+        if r[0] != c.cpu as u64 {
+            return Err(format!("NtGetCurrentProcessorNumber returned {} on CPU {}", r[0], c.cpu));
+        }
+        Ok("arguments intact; status in RAX".into())
+    }))
+}
+
+fn registers() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let r = syscall(c, P_PRESERVED, &[])?;
+        if r[0] != STATUS_SUCCESS as u64 {
+            return Err(format!("NtNull returned {:#x}", r[0]));
+        }
+        let mut changed = Vec::new();
+        for (k, name) in REGISTER_NAMES.iter().enumerate() {
+            if matches!(*name, "rax" | "rcx" | "rdx" | "r11") {
+                continue;
+            }
+            if r[k] != PRESERVE_PATTERN + k as u64 {
+                changed.push(format!("{name}: {:#x} -> {:#x}", PRESERVE_PATTERN + k as u64, r[k]));
+            }
+        }
+        if !changed.is_empty() {
+            return Err(format!("changed: {}", changed.join(", ")));
+        }
+        // SYSRET: RCX = RIP, R11 = RFLAGS of the return (AMD APM Vol. 3 SYSRET).
+        let (rcx, r11) = (r[2], r[10]);
+        if !crate::mm::paging::is_user_range(rcx, 1) {
+            return Err(format!("RCX after the call is {rcx:#x}, not the user return address"));
+        }
+        if r11 & rflags::IF == 0 || r11 & rflags::RESERVED1 == 0 {
+            return Err(format!("R11 after the call is {r11:#x}, not the user's RFLAGS"));
+        }
+        Ok(format!("12 registers kept; RCX = {rcx:#x}, R11 = {r11:#x}"))
+    }))
+}
+
+fn sfmask() -> Result<String, String> {
+    let set = rflags::NT | rflags::AC | rflags::DF;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let r = syscall(c, P_KERNEL_FLAGS, &[set])?;
+        if r[0] != STATUS_SUCCESS as u64 {
+            return Err(format!("NtTestKernelFlags returned {:#x}", r[0]));
+        }
+        let (kernel, user) = (r[1], r[2]);
+        if kernel & MUST_MASK != 0 {
+            return Err(format!("the service ran with RFLAGS {kernel:#x}: {:#x} should be clear", kernel & MUST_MASK));
+        }
+        if user & set != set {
+            return Err(format!("the frame's user RFLAGS {user:#x} lost NT/AC/DF"));
+        }
+        let r = syscall(c, P_FLAGS, &[set])?;
+        if r[1] & set != set {
+            return Err(format!("RFLAGS after the call is {:#x}: the user's NT/AC/DF were not restored", r[1]));
+        }
+        Ok(format!("kernel RFLAGS {kernel:#x}"))
+    }))
+}
+
+fn bad_return() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let mut out = Vec::new();
+        for (what, rip) in [("non-canonical RIP", 0x8000_0000_0000_0000u64), ("kernel RIP", c.self_ptr as u64)] {
+            let before = exits(c);
+            let exit = run_with_input(c, P_SET_RETURN, PATH_SYSCALL, &[rip]);
+            let after = exits(c);
+            let ThreadExit::Killed(f) = exit else {
+                return Err(format!("{what}: the thread {}, expected it to be killed", describe(&exit)));
+            };
+            if after[2] != before[2] {
+                return Err(format!(
+                    "{what}: the kernel returned with SYSRET (RCX no longer matched RIP); on Intel this \
+                     is CVE-2012-0217. QEMU survives it, real CPUs do not"
+                ));
+            }
+            if after[0] == before[0] {
+                return Err(format!("{what}: no iretq fallback was recorded"));
+            }
+            out.push(format!("{what}: iretq, then {}", describe_fault(&f)));
+        }
+        Ok(out.join("; "))
+    }))
+}
+
+fn kernel_fault() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let r = syscall(c, P_KERNEL_FAULT, &[])?;
+        if r[0] != STATUS_SUCCESS as u64 {
+            return Err(format!("NtTestKernelFault returned {:#x}: GS was not the kernel's after the fault", r[0]));
+        }
+        let r = syscall(c, P_NULL, &[10])?;
+        if r[2] != u64::MAX {
+            return Err("null calls failed after the fault".into());
+        }
+        // After the thread, GS must be the kernel's and the parked one 0.
+        // SAFETY: reading MSRs.
+        let kernel_gs = unsafe { msr::read(msr::IA32_KERNEL_GS_BASE) };
+        if crate::percpu::gs_base() != c.self_ptr as u64 || kernel_gs != 0 {
+            return Err(format!("after the thread: GS base {:#x}, KERNEL_GS_BASE {kernel_gs:#x}", crate::percpu::gs_base()));
+        }
+        Ok("fault fixed up with GS intact".into())
+    }))
+}
+
+fn smp_stress() -> Result<String, String> {
+    const ITERATIONS: u64 = 500;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let r = syscall(c, P_CHECK_FRAME, &[ITERATIONS, 200])?;
+        if r[0] != ITERATIONS || r[3] != 0 {
+            return Err(format!(
+                "call {} found its frame changed or off this CPU's stack (status {:#x}, {} registers changed): \
+                 does each CPU load its own stack from GS?",
+                r[2], r[1], r[3]
+            ));
+        }
+        let r = syscall(c, P_MUTEX_LOOP, &[1000])?;
+        if r[0] != 1000 || r[1] != 1000 {
+            return Err(format!("{} of 1000 CreateMutex and {} CloseHandle calls succeeded", r[0], r[1]));
+        }
+        Ok(format!("{ITERATIONS} frames intact, 1000 mutex pairs"))
+    }))
+}
+
+fn fault_after() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let target = 0x5000_0000; // unmapped user address
+        match run_with_input(c, P_FAULT_AFTER, PATH_SYSCALL, &[target]) {
+            ThreadExit::Killed(f) if f.vector == 14 && f.cr2 == target && f.cs & 3 == 3 => {
+                Ok(format!("#PF at {target:#x} reported on the right CPU"))
+            }
+            other => Err(format!("expected a ring-3 #PF at {target:#x}, but the thread {}", describe(&other))),
+        }
+    }))
+}
+
+fn compat() -> Result<String, String> {
+    let intel = crate::shared_user_data::cpu_features().intel;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        match run_with_input(c, COMPAT_SYSCALL, PATH_SYSCALL, &[]) {
+            ThreadExit::Killed(f) if f.vector == crate::syscall::syscall::COMPAT_SYSCALL_FAULT => {
+                Ok("CSTAR's entry killed the thread".into())
+            }
+            // Intel CPUs raise #UD for SYSCALL outside 64-bit mode.
+            ThreadExit::Killed(f) if intel && f.vector == 6 => Ok("#UD (Intel has no compatibility-mode SYSCALL)".into()),
+            other => Err(format!("expected the CSTAR entry to kill the thread, but it {}", describe(&other))),
+        }
+    }))
+}
