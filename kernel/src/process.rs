@@ -20,6 +20,8 @@ pub struct UserImage {
     pub entry: u64,
     /// The `int3` of `syslab_exit`: the thread-exit trap.
     pub exit_trap: u64,
+    /// `syslab_landing`: a place to send a thread by changing its frame.
+    pub landing: u64,
 }
 
 static IMAGE: spin::Once<UserImage> = spin::Once::new();
@@ -69,6 +71,8 @@ pub fn load(space: &mut AddressSpace, bytes: &[u8], cpus: u64) -> Result<UserIma
     }
     let exit_trap = find_symbol(&elf, "syslab_exit_trap")
         .ok_or("the user program has no syslab_exit_trap symbol")?;
+    let landing = find_symbol(&elf, "syslab_landing")
+        .ok_or("the user program has no syslab_landing symbol")?;
     for cpu in 0..cpus {
         let top = layout::user_stack_top(cpu);
         let pages = (layout::USER_STACK_SIZE / PAGE_SIZE) as usize;
@@ -86,6 +90,7 @@ pub fn load(space: &mut AddressSpace, bytes: &[u8], cpus: u64) -> Result<UserIma
     let image = UserImage {
         entry: elf.header.pt2.entry_point(),
         exit_trap,
+        landing,
     };
     IMAGE.call_once(|| image);
     crate::thread::set_exit_trap(exit_trap);

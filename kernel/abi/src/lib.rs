@@ -138,6 +138,9 @@ pub mod user_test {
     /// (RAX and RDX excepted: they carry the call).
     pub const PRESERVE_PATTERN: u64 = 0x5EED_0000_0000_0000;
 
+    /// The exit status of `syslab_landing` in the user program.
+    pub const LANDED_STATUS: u64 = 0x1A4D;
+
     /// The status a user test exits with when all went well.
     pub const EXIT_OK_STATUS: u64 = 0x600D;
 

@@ -18,21 +18,76 @@ use syslab_abi::user_test::*;
 
 macro_rules! t {
     ($name:literal, $points:literal, $run:ident, $desc:literal) => {
-        Test { name: $name, points: $points, description: $desc, run: $run }
+        Test {
+            name: $name,
+            points: $points,
+            description: $desc,
+            run: $run,
+        }
     };
 }
 
 pub static TESTS: &[Test] = &[
-    t!("lab3.msrs", 10, msrs, "EFER.SCE, STAR, LSTAR, CSTAR and SFMASK on each CPU; the SYSRET rule holds in the GDT"),
-    t!("lab3.null_call", 10, null_call, "NtNull round trips through SYSCALL/SYSRET on every CPU"),
-    t!("lab3.arguments", 5, arguments, "arguments and status through SYSCALL"),
-    t!("lab3.registers", 10, registers, "preserved registers kept; RCX and R11 hold the return RIP and RFLAGS"),
-    t!("lab3.sfmask", 5, sfmask, "IF, TF, DF, AC and NT are clear in the kernel; the user's come back"),
-    t!("lab3.bad_return", 10, bad_return, "a changed, non-canonical or kernel return RIP takes the iretq fallback"),
-    t!("lab3.kernel_fault", 5, kernel_fault, "an exception inside a system call leaves swapgs balanced"),
-    t!("lab3.smp_stress", 10, smp_stress, "both CPUs hammer SYSCALL at once, each on its own stack"),
-    t!("lab3.fault_after", 5, fault_after, "a ring-3 page fault right after a syscall finds GS correct"),
-    t!("lab3.compat", 5, compat, "SYSCALL from 32-bit compatibility mode (CSTAR) kills the thread with a message"),
+    t!(
+        "lab3.msrs",
+        10,
+        msrs,
+        "EFER.SCE, STAR, LSTAR, CSTAR and SFMASK on each CPU; the SYSRET rule holds in the GDT"
+    ),
+    t!(
+        "lab3.null_call",
+        10,
+        null_call,
+        "NtNull round trips through SYSCALL/SYSRET on every CPU"
+    ),
+    t!(
+        "lab3.arguments",
+        5,
+        arguments,
+        "arguments and status through SYSCALL"
+    ),
+    t!(
+        "lab3.registers",
+        10,
+        registers,
+        "preserved registers kept; RCX and R11 hold the return RIP and RFLAGS"
+    ),
+    t!(
+        "lab3.sfmask",
+        5,
+        sfmask,
+        "IF, TF, DF, AC and NT are clear in the kernel; the user's come back"
+    ),
+    t!(
+        "lab3.bad_return",
+        10,
+        bad_return,
+        "a changed, non-canonical or kernel return RIP takes the iretq fallback"
+    ),
+    t!(
+        "lab3.kernel_fault",
+        5,
+        kernel_fault,
+        "an exception inside a system call leaves swapgs balanced"
+    ),
+    t!(
+        "lab3.smp_stress",
+        10,
+        smp_stress,
+        "both CPUs hammer SYSCALL at once, each on its own stack"
+    ),
+    t!(
+        "lab3.fault_after",
+        5,
+        fault_after,
+        "a ring-3 page fault right after a syscall finds GS correct"
+    ),
+    t!(
+        "lab3.compat",
+        5,
+        compat,
+        "SYSCALL from 32-bit compatibility mode (CSTAR) kills the thread with a message"
+    ),
 ];
 
 fn syscall(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
@@ -44,7 +99,11 @@ fn syscall(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
 
 fn exits(c: &PerCpu) -> [u64; 3] {
     let k = &c.counters;
-    [k.exit_iretq.load(Ordering::Relaxed), k.exit_sysexit.load(Ordering::Relaxed), k.exit_sysret.load(Ordering::Relaxed)]
+    [
+        k.exit_iretq.load(Ordering::Relaxed),
+        k.exit_sysexit.load(Ordering::Relaxed),
+        k.exit_sysret.load(Ordering::Relaxed),
+    ]
 }
 
 /// The RFLAGS bits that SFMASK must clear.
@@ -67,9 +126,14 @@ fn msrs() -> Result<String, String> {
         if efer & msr::efer::SCE == 0 {
             return Err(format!("EFER {efer:#x}: SCE is clear, so SYSCALL is #UD"));
         }
-        let (kbase, ubase) = (((star >> 32) & 0xffff) as u16, ((star >> 48) & 0xffff) as u16);
+        let (kbase, ubase) = (
+            ((star >> 32) & 0xffff) as u16,
+            ((star >> 48) & 0xffff) as u16,
+        );
         if kbase & !3 != KERNEL_CS {
-            return Err(format!("STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x}"));
+            return Err(format!(
+                "STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x}"
+            ));
         }
         let at = |sel: u16| c.gdt.descriptor(sel).unwrap_or(SegmentDescriptor(0));
         let (ss, cs) = (at((ubase & !3) + 8), at((ubase & !3) + 16));
@@ -82,13 +146,19 @@ fn msrs() -> Result<String, String> {
             ));
         }
         if lstar != lstar_want {
-            return Err(format!("LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x}"));
+            return Err(format!(
+                "LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x}"
+            ));
         }
         if cstar != cstar_want {
-            return Err(format!("CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x}"));
+            return Err(format!(
+                "CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x}"
+            ));
         }
         if fmask & MUST_MASK != MUST_MASK {
-            return Err(format!("SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set"));
+            return Err(format!(
+                "SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set"
+            ));
         }
         Ok(format!("STAR {star:#x}, SFMASK {fmask:#x}"))
     }))
@@ -100,11 +170,16 @@ fn null_call() -> Result<String, String> {
         let before = exits(c);
         let r = syscall(c, P_NULL, &[CALLS])?;
         if r[0] != CALLS || r[2] != u64::MAX {
-            return Err(format!("call {} of {CALLS} returned {:#x}, expected STATUS_SUCCESS", r[2], r[1]));
+            return Err(format!(
+                "call {} of {CALLS} returned {:#x}, expected STATUS_SUCCESS",
+                r[2], r[1]
+            ));
         }
         let sysrets = exits(c)[2] - before[2];
         if sysrets < CALLS {
-            return Err(format!("only {sysrets} of {CALLS} calls left through SYSRET (KiSystemCallExit3)"));
+            return Err(format!(
+                "only {sysrets} of {CALLS} calls left through SYSRET (KiSystemCallExit3)"
+            ));
         }
         Ok(format!("{CALLS} calls through sysret"))
     }))
@@ -114,11 +189,17 @@ fn arguments() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let r = syscall(c, P_ARGS, &[])?;
         if r[0] != 0 {
-            return Err(format!("NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x}", r[1], r[2], r[3], r[4]));
+            return Err(format!(
+                "NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x}",
+                r[1], r[2], r[3], r[4]
+            ));
         }
         let r = syscall(c, P_WHICH_CPU, &[])?;
         if r[0] != c.cpu as u64 {
-            return Err(format!("NtGetCurrentProcessorNumber returned {} on CPU {}", r[0], c.cpu));
+            return Err(format!(
+                "NtGetCurrentProcessorNumber returned {} on CPU {}",
+                r[0], c.cpu
+            ));
         }
         Ok("arguments intact; status in RAX".into())
     }))
@@ -136,7 +217,11 @@ fn registers() -> Result<String, String> {
                 continue;
             }
             if r[k] != PRESERVE_PATTERN + k as u64 {
-                changed.push(format!("{name}: {:#x} -> {:#x}", PRESERVE_PATTERN + k as u64, r[k]));
+                changed.push(format!(
+                    "{name}: {:#x} -> {:#x}",
+                    PRESERVE_PATTERN + k as u64,
+                    r[k]
+                ));
             }
         }
         if !changed.is_empty() {
@@ -145,10 +230,14 @@ fn registers() -> Result<String, String> {
         // SYSRET: RCX = RIP, R11 = RFLAGS of the return (AMD APM Vol. 3 SYSRET).
         let (rcx, r11) = (r[2], r[10]);
         if !crate::mm::paging::is_user_range(rcx, 1) {
-            return Err(format!("RCX after the call is {rcx:#x}, not the user return address"));
+            return Err(format!(
+                "RCX after the call is {rcx:#x}, not the user return address"
+            ));
         }
         if r11 & rflags::IF == 0 || r11 & rflags::RESERVED1 == 0 {
-            return Err(format!("R11 after the call is {r11:#x}, not the user's RFLAGS"));
+            return Err(format!(
+                "R11 after the call is {r11:#x}, not the user's RFLAGS"
+            ));
         }
         Ok(format!("12 registers kept; RCX = {rcx:#x}, R11 = {r11:#x}"))
     }))
@@ -163,28 +252,58 @@ fn sfmask() -> Result<String, String> {
         }
         let (kernel, user) = (r[1], r[2]);
         if kernel & MUST_MASK != 0 {
-            return Err(format!("the service ran with RFLAGS {kernel:#x}: {:#x} should be clear", kernel & MUST_MASK));
+            return Err(format!(
+                "the service ran with RFLAGS {kernel:#x}: {:#x} should be clear",
+                kernel & MUST_MASK
+            ));
         }
         if user & set != set {
             return Err(format!("the frame's user RFLAGS {user:#x} lost NT/AC/DF"));
         }
         let r = syscall(c, P_FLAGS, &[set])?;
         if r[1] & set != set {
-            return Err(format!("RFLAGS after the call is {:#x}: the user's NT/AC/DF were not restored", r[1]));
+            return Err(format!(
+                "RFLAGS after the call is {:#x}: the user's NT/AC/DF were not restored",
+                r[1]
+            ));
         }
         Ok(format!("kernel RFLAGS {kernel:#x}"))
     }))
 }
 
 fn bad_return() -> Result<String, String> {
+    let landing = crate::process::image().map(|i| i.landing).unwrap_or(0);
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let mut out = Vec::new();
-        for (what, rip) in [("non-canonical RIP", 0x8000_0000_0000_0000u64), ("kernel RIP", c.self_ptr as u64)] {
+        // A valid user RIP, but not the one SYSCALL saved in RCX: only the
+        // RCX == RIP rule sends the thread there instead of back to RCX.
+        let before = exits(c);
+        match run_with_input(c, P_SET_RETURN, PATH_SYSCALL, &[landing]) {
+            ThreadExit::Exited(LANDED_STATUS) => {}
+            other => {
+                return Err(format!(
+                    "after NtTestSetReturn({landing:#x}) the thread {} instead of landing there: \
+                     a frame the kernel changed must not go back through SYSRET (RCX != RIP)",
+                    describe(&other)
+                ));
+            }
+        }
+        if exits(c)[0] == before[0] {
+            return Err("a changed frame returned without the iretq fallback".into());
+        }
+        out.push("changed RIP: iretq to the new RIP".into());
+        for (what, rip) in [
+            ("non-canonical RIP", 0x8000_0000_0000_0000u64),
+            ("kernel RIP", c.self_ptr as u64),
+        ] {
             let before = exits(c);
             let exit = run_with_input(c, P_SET_RETURN, PATH_SYSCALL, &[rip]);
             let after = exits(c);
             let ThreadExit::Killed(f) = exit else {
-                return Err(format!("{what}: the thread {}, expected it to be killed", describe(&exit)));
+                return Err(format!(
+                    "{what}: the thread {}, expected it to be killed",
+                    describe(&exit)
+                ));
             };
             if after[2] != before[2] {
                 return Err(format!(
@@ -205,7 +324,10 @@ fn kernel_fault() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let r = syscall(c, P_KERNEL_FAULT, &[])?;
         if r[0] != STATUS_SUCCESS as u64 {
-            return Err(format!("NtTestKernelFault returned {:#x}: GS was not the kernel's after the fault", r[0]));
+            return Err(format!(
+                "NtTestKernelFault returned {:#x}: GS was not the kernel's after the fault",
+                r[0]
+            ));
         }
         let r = syscall(c, P_NULL, &[10])?;
         if r[2] != u64::MAX {
@@ -215,7 +337,10 @@ fn kernel_fault() -> Result<String, String> {
         // SAFETY: reading MSRs.
         let kernel_gs = unsafe { msr::read(msr::IA32_KERNEL_GS_BASE) };
         if crate::percpu::gs_base() != c.self_ptr as u64 || kernel_gs != 0 {
-            return Err(format!("after the thread: GS base {:#x}, KERNEL_GS_BASE {kernel_gs:#x}", crate::percpu::gs_base()));
+            return Err(format!(
+                "after the thread: GS base {:#x}, KERNEL_GS_BASE {kernel_gs:#x}",
+                crate::percpu::gs_base()
+            ));
         }
         Ok("fault fixed up with GS intact".into())
     }))
@@ -234,7 +359,10 @@ fn smp_stress() -> Result<String, String> {
         }
         let r = syscall(c, P_MUTEX_LOOP, &[1000])?;
         if r[0] != 1000 || r[1] != 1000 {
-            return Err(format!("{} of 1000 CreateMutex and {} CloseHandle calls succeeded", r[0], r[1]));
+            return Err(format!(
+                "{} of 1000 CreateMutex and {} CloseHandle calls succeeded",
+                r[0], r[1]
+            ));
         }
         Ok(format!("{ITERATIONS} frames intact, 1000 mutex pairs"))
     }))
@@ -247,7 +375,10 @@ fn fault_after() -> Result<String, String> {
             ThreadExit::Killed(f) if f.vector == 14 && f.cr2 == target && f.cs & 3 == 3 => {
                 Ok(format!("#PF at {target:#x} reported on the right CPU"))
             }
-            other => Err(format!("expected a ring-3 #PF at {target:#x}, but the thread {}", describe(&other))),
+            other => Err(format!(
+                "expected a ring-3 #PF at {target:#x}, but the thread {}",
+                describe(&other)
+            )),
         }
     }))
 }
@@ -260,8 +391,13 @@ fn compat() -> Result<String, String> {
                 Ok("CSTAR's entry killed the thread".into())
             }
             // Intel CPUs raise #UD for SYSCALL outside 64-bit mode.
-            ThreadExit::Killed(f) if intel && f.vector == 6 => Ok("#UD (Intel has no compatibility-mode SYSCALL)".into()),
-            other => Err(format!("expected the CSTAR entry to kill the thread, but it {}", describe(&other))),
+            ThreadExit::Killed(f) if intel && f.vector == 6 => {
+                Ok("#UD (Intel has no compatibility-mode SYSCALL)".into())
+            }
+            other => Err(format!(
+                "expected the CSTAR entry to kill the thread, but it {}",
+                describe(&other)
+            )),
         }
     }))
 }

@@ -29,6 +29,16 @@ pub extern "C" fn exit(status: u64) -> ! {
     );
 }
 
+/// Where NtTestSetReturn sends a thread in the "changed frame" tests: it
+/// exits at once with `LANDED_STATUS`, proving the kernel returned to the
+/// RIP in the frame rather than to the one SYSCALL saved in RCX.
+#[unsafe(no_mangle)]
+#[unsafe(naked)]
+#[unsafe(link_section = ".text.entry")] // kept: only the kernel refers to it
+pub extern "C" fn syslab_landing() -> ! {
+    core::arch::naked_asm!("mov edi, {s}", "jmp {exit}", s = const syslab_abi::user_test::LANDED_STATUS, exit = sym exit);
+}
+
 /// This CPU's report page.
 pub fn report(cpu: u64) -> &'static mut Report {
     // SAFETY: the kernel maps one report page per CPU and only this CPU's
