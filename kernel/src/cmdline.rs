@@ -26,6 +26,9 @@ pub struct Cmdline<'a> {
     pub accel: &'a str,
     pub inject: Option<Inject>,
     pub verbose: bool,
+    /// Benchmark: operations per row, split into `batches` batches.
+    pub iterations: u64,
+    pub batches: u64,
 }
 
 impl<'a> Cmdline<'a> {
@@ -39,6 +42,8 @@ impl<'a> Cmdline<'a> {
             accel: "tcg",
             inject: None,
             verbose: false,
+            iterations: 90_000,
+            batches: 9,
         };
         for word in line.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -51,6 +56,8 @@ impl<'a> Cmdline<'a> {
                 "profile" => c.profile = value,
                 "accel" => c.accel = value,
                 "verbose" => c.verbose = value == "1",
+                "iterations" => c.iterations = parse_number(value).unwrap_or(c.iterations),
+                "batches" => c.batches = parse_number(value).unwrap_or(c.batches),
                 "inject" => {
                     c.inject = match value {
                         "ring0" => Some(Inject::Ring0Fault),
@@ -68,6 +75,14 @@ impl<'a> Cmdline<'a> {
     /// Whether the test called `name` was selected.
     pub fn selects(&self, name: &str) -> bool {
         self.tests == "all" || self.tests.split(',').any(|t| t == name)
+    }
+}
+
+/// A decimal or 0x-prefixed hexadecimal number (`0xFFFFFF`, the seed's count).
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
     }
 }
 
@@ -89,6 +104,14 @@ mod tests {
         assert!(c.selects("lab1.b"));
         assert!(!c.selects("lab1.c"));
         assert!(!c.selects("lab1"));
+    }
+
+    #[test]
+    fn benchmark_numbers_in_decimal_or_hex() {
+        let c = Cmdline::parse("lab=bench iterations=0xFFFFFF batches=5");
+        assert_eq!((c.iterations, c.batches), (0xFF_FFFF, 5));
+        let c = Cmdline::parse("iterations=zz");
+        assert_eq!(c.iterations, 90_000);
     }
 
     #[test]

@@ -16,6 +16,7 @@ extern crate alloc;
 pub mod acpi;
 pub mod apic;
 pub mod arch;
+pub mod bench;
 pub mod cmdline;
 pub mod gdt;
 pub mod idt;
@@ -257,7 +258,31 @@ extern "C" fn bsp_main() -> ! {
         c.profile,
         c.accel
     );
-    test::run(c)
+    match c.lab {
+        "bench" => {
+            syscall::int2e::install();
+            bench::run(c.iterations, c.batches)
+        }
+        "demo" => demo(),
+        _ => test::run(c),
+    }
+}
+
+/// The instructor's demo: what the CPUs hold, then the benchmark.
+#[cfg(target_os = "none")]
+fn demo() -> ! {
+    kprintln!("\n== Each CPU's SYSENTER MSRs (the seed's rdmsr experiment) ==");
+    for (cpu, [cs, esp, eip]) in
+        test::user::on_each_cpu(|_: &PerCpu| syscall::sysenter::read_msrs())
+    {
+        kprintln!(
+            "CPU {cpu}: rdmsr 174 = {cs:#010x}  rdmsr 175 = {esp:#018x}  rdmsr 176 = {eip:#018x}"
+        );
+    }
+    kprintln!("\n== The benchmark (cycles per call: median [min, max]) ==");
+    syscall::int2e::install();
+    let c = cmdline();
+    bench::run(c.iterations.min(30_000), c.batches)
 }
 
 #[cfg(all(target_os = "none", not(test)))]

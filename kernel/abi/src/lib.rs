@@ -183,6 +183,20 @@ pub mod user_test {
     /// (CSTAR's entry). Should not come back.
     pub const COMPAT_SYSCALL: u64 = 0x52;
 
+    /// Benchmark: input [kind, n]; time n operations of `kind` (BENCH_*) on
+    /// the path in `arg` (or BENCH_PATH_CALL). Output [TSC ticks, failures].
+    pub const BENCH: u64 = 0x60;
+    /// The entry instruction and its return, to a kernel stub that returns at once.
+    pub const BENCH_BARE: u64 = 0;
+    /// NtNull through the path's stubs.
+    pub const BENCH_NULL: u64 = 1;
+    /// CreateMutex(NULL, FALSE, NULL) + CloseHandle through the path's stubs.
+    pub const BENCH_CREATE_CLOSE: u64 = 2;
+    /// The path of the `call` floor: a plain call/ret in ring 3.
+    pub const BENCH_PATH_CALL: u64 = 9;
+    /// The path that runs `sysenter` (through SharedUserData on an Intel boot).
+    pub const BENCH_PATH_SYSENTER: u64 = 10;
+
     /// The boot self-test's probes: `int 0x81`, `syscall`, `sysenter`.
     pub const PROBE_INT: u64 = 0x100;
     pub const PROBE_SYSCALL: u64 = 0x101;

@@ -13,6 +13,8 @@ fn main() {
 }
 
 #[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
 mod kernel32;
 #[cfg(target_os = "none")]
 mod lab1;

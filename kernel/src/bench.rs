@@ -1,0 +1,232 @@
+//! The benchmark: the seed article's CreateMutex loop, through each way of
+//! entering the kernel, on one CPU and on two at once (`lab=bench`).
+//!
+//! Each row times `iterations` operations in ring 3 with RDTSC, split into
+//! batches; the kernel prints the median, min and max cycles per operation
+//! of the batches in a `bench` protocol line, and the grader makes the
+//! table, JSON, CSV and chart. The rows split the cost:
+//!
+//! | kind           | what runs                                                   |
+//! |----------------|-------------------------------------------------------------|
+//! | `bare`         | the entry instruction and a kernel stub that returns at once |
+//! | `null`         | the whole path: stub, trap frame, dispatcher, NtNull, exit   |
+//! | `create_close` | CreateMutex(NULL, FALSE, NULL) + CloseHandle: two calls      |
+//!
+//! and the `call` row is a plain call/ret in ring 3, the floor.
+
+use crate::percpu::PerCpu;
+use crate::thread::ThreadExit;
+use alloc::vec::Vec;
+use syslab_abi::user_test::*;
+
+/// One path to time: its name in the report and the user program's path id.
+struct Path {
+    name: &'static str,
+    id: u64,
+}
+
+const KINDS: [(&str, u64); 3] = [
+    ("bare", BENCH_BARE),
+    ("null", BENCH_NULL),
+    ("create_close", BENCH_CREATE_CLOSE),
+];
+
+/// Cycles per operation of each batch, over every CPU in the row.
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn stats(mut self) -> (f64, f64, f64) {
+        self.0.sort_by(|a, b| a.total_cmp(b));
+        let n = self.0.len();
+        let median = if n % 2 == 1 {
+            self.0[n / 2]
+        } else {
+            (self.0[n / 2 - 1] + self.0[n / 2]) / 2.0
+        };
+        (median, self.0[0], self.0[n - 1])
+    }
+}
+
+#[cfg(target_os = "none")]
+pub use imp::run;
+
+#[cfg(target_os = "none")]
+mod imp {
+    use super::*;
+    use crate::gdt::KERNEL_CS;
+    use crate::idt::{Gate, GateType, VECTOR_SYSTEM_SERVICE};
+    use crate::msr;
+
+    // The bare stubs: each returns at once with the instruction that pairs
+    // with its entry. They touch no memory and no GS, so they need no swapgs.
+    #[unsafe(naked)]
+    unsafe extern "C" fn bare_int2e() {
+        core::arch::naked_asm!("iretq");
+    }
+    #[unsafe(naked)]
+    unsafe extern "C" fn bare_sysenter() {
+        // SYSENTER cleared IF; the user's RIP and RSP are in RDX and RCX.
+        core::arch::naked_asm!("sti", "sysexitq");
+    }
+    #[unsafe(naked)]
+    unsafe extern "C" fn bare_syscall() {
+        // RCX and R11 still hold the user's RIP and RFLAGS.
+        core::arch::naked_asm!("sysretq");
+    }
+
+    /// Points `path`'s entry at its bare stub on every CPU (`bare = true`),
+    /// or back at the student's entry.
+    fn set_bare(path: u64, bare: bool) {
+        let student = crate::student::student();
+        match path {
+            PATH_INT2E => {
+                let target = if bare {
+                    bare_int2e as *const () as u64
+                } else {
+                    student.lab1.ki_system_service as *const () as u64
+                };
+                crate::idt::with_idt(|idt| {
+                    idt[VECTOR_SYSTEM_SERVICE] =
+                        Gate::new(target, KERNEL_CS, GateType::Interrupt, 3, 0)
+                });
+            }
+            BENCH_PATH_SYSENTER | PATH_SYSCALL => {
+                let (msr, stub, entry) = if path == PATH_SYSCALL {
+                    (
+                        msr::IA32_LSTAR,
+                        bare_syscall as *const () as u64,
+                        student.lab3.ki_system_call64 as *const () as u64,
+                    )
+                } else {
+                    (
+                        msr::IA32_SYSENTER_EIP,
+                        bare_sysenter as *const () as u64,
+                        student.lab2.ki_fast_call_entry as *const () as u64,
+                    )
+                };
+                let value = if bare { stub } else { entry };
+                // SAFETY: both targets are entry points for this MSR.
+                crate::test::user::on_each_cpu(|_: &PerCpu| unsafe { msr::write(msr, value) });
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs one batch of `n` operations on each of the first `cpus` CPUs at
+    /// once; returns cycles per operation for each CPU that ran.
+    fn batch(path: u64, kind: u64, n: u64, cpus: u32) -> Result<Vec<f64>, alloc::string::String> {
+        let results = crate::test::user::on_each_cpu(|c: &PerCpu| {
+            if c.cpu >= cpus {
+                return None;
+            }
+            let exit = crate::test::user::run_with_input(c, BENCH, path, &[kind, n]);
+            let r = crate::process::report(c.cpu).words;
+            Some((exit, r[0], r[1]))
+        });
+        let mut out = Vec::new();
+        for (cpu, r) in results {
+            let Some((exit, ticks, failures)) = r else {
+                continue;
+            };
+            if exit != ThreadExit::Exited(EXIT_OK_STATUS) {
+                return Err(alloc::format!(
+                    "CPU {cpu}: the benchmark thread {}",
+                    crate::test::user::describe(&exit)
+                ));
+            }
+            if failures != 0 {
+                return Err(alloc::format!(
+                    "CPU {cpu}: {failures} of {n} operations failed"
+                ));
+            }
+            out.push(ticks as f64 / n as f64);
+        }
+        Ok(out)
+    }
+
+    /// Runs every row and ends the run.
+    pub fn run(iterations: u64, batches: u64) -> ! {
+        let batches = batches.clamp(1, 99);
+        let per_batch = (iterations / batches).max(1);
+        let tsc_khz = crate::time::tsc_khz();
+        let sysenter =
+            crate::shared_user_data::chosen() == Some(crate::shared_user_data::StubKind::Sysenter);
+        let mut paths = alloc::vec![Path {
+            name: "int2e",
+            id: PATH_INT2E
+        }];
+        if sysenter {
+            paths.push(Path {
+                name: "sysenter",
+                id: BENCH_PATH_SYSENTER,
+            });
+        }
+        paths.push(Path {
+            name: "syscall",
+            id: PATH_SYSCALL,
+        });
+        let max_cpus = crate::percpu::online().min(2);
+        crate::proto!(
+            "info bench tsc_khz={tsc_khz} iterations={} batches={batches} sysenter={}",
+            per_batch * batches,
+            sysenter as u8
+        );
+        for cpus in 1..=max_cpus {
+            let mut rows: Vec<(&str, &str, u64)> = alloc::vec![("call", "bare", BENCH_PATH_CALL)];
+            for p in &paths {
+                for (kind, _) in KINDS {
+                    rows.push((p.name, kind, p.id));
+                }
+            }
+            for (name, kind_name, path) in rows {
+                let kind = KINDS
+                    .iter()
+                    .find(|k| k.0 == kind_name)
+                    .map_or(BENCH_BARE, |k| k.1);
+                let bare = kind == BENCH_BARE && path != BENCH_PATH_CALL;
+                if bare {
+                    set_bare(path, true);
+                }
+                let _ = batch(path, kind, per_batch.min(1000), cpus); // warm up caches and TLBs
+                let mut samples = Samples(Vec::new());
+                let mut error = None;
+                for _ in 0..batches {
+                    match batch(path, kind, per_batch, cpus) {
+                        Ok(v) => samples.0.extend(v),
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if bare {
+                    set_bare(path, false);
+                }
+                if let Some(e) = error {
+                    crate::proto!("bench-error path={name} kind={kind_name} cpus={cpus} {e}");
+                    continue;
+                }
+                let (median, min, max) = samples.stats();
+                crate::proto!(
+                    "bench path={name} kind={kind_name} cpus={cpus} median={median:.1} min={min:.1} max={max:.1} n={per_batch} batches={batches}"
+                );
+            }
+        }
+        crate::proto!("done");
+        crate::arch::qemu_exit(crate::arch::ExitCode::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_min_max() {
+        assert_eq!(Samples(alloc::vec![3.0, 1.0, 2.0]).stats(), (2.0, 1.0, 3.0));
+        assert_eq!(
+            Samples(alloc::vec![4.0, 1.0, 2.0, 3.0]).stats(),
+            (2.5, 1.0, 4.0)
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The benchmark's user side: the seed article's CreateMutex loop, and
+//! the rows that split its cost (bare instruction, null call, call floor).
+
+use crate::kernel32::{self, Stubs};
+use crate::ntdll::{self, call};
+use crate::rt::report;
+use syslab_abi::user_test::*;
+
+/// Times `n` operations; returns TSC ticks and the count of failed ones.
+pub fn run(cpu: u64, path: u64) -> u64 {
+    let r = &mut report(cpu).words;
+    let (kind, n) = (r[0], r[1]);
+    r.fill(0);
+    let mut failures = 0;
+    let start = rdtsc();
+    match (path, kind) {
+        (BENCH_PATH_CALL, _) => {
+            for _ in 0..n {
+                floor();
+            }
+        }
+        (_, BENCH_BARE) => {
+            for _ in 0..n {
+                bare(path);
+            }
+        }
+        (_, BENCH_NULL) => {
+            let t = stubs(path);
+            for _ in 0..n {
+                failures += (call(t.null, &[]) != 0) as u64;
+            }
+        }
+        (_, BENCH_CREATE_CLOSE) => {
+            let s = Stubs::of(stubs(path));
+            for _ in 0..n {
+                // The seed's loop: CreateMutex(NULL, FALSE, NULL), then CloseHandle.
+                let h = kernel32::create_mutex(&s, 0, false, 0);
+                failures += (h == 0 || !kernel32::close_handle(&s, h)) as u64;
+            }
+        }
+        _ => return 0xBAD_7E57,
+    }
+    r[0] = rdtsc() - start;
+    r[1] = failures;
+    EXIT_OK_STATUS
+}
+
+fn stubs(path: u64) -> &'static ntdll::Table {
+    match path {
+        BENCH_PATH_SYSENTER => ntdll::table(PATH_SHARED),
+        p => ntdll::table(p),
+    }
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is allowed in ring 3 (CR4.TSD is clear).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The floor: a call to a function that only returns.
+#[inline(never)]
+fn floor() {
+    // SAFETY: an empty asm block keeps the call from being optimised away.
+    unsafe { core::arch::asm!("", options(nomem, nostack)) };
+}
+
+/// One bare round trip: the kernel has pointed the entry at a stub that
+/// returns at once (see kernel/src/bench.rs).
+fn bare(path: u64) {
+    // SAFETY: the bare kernel stubs return straight here, changing only
+    // the registers each instruction defines.
+    unsafe {
+        match path {
+            PATH_INT2E => core::arch::asm!("int 0x2e"),
+            PATH_SYSCALL => core::arch::asm!("syscall", out("rcx") _, out("r11") _),
+            BENCH_PATH_SYSENTER => core::arch::asm!(
+                "mov rcx, rsp",       // SYSEXIT's RSP
+                "lea rdx, [rip + 2f]", // SYSEXIT's RIP
+                "sysenter",
+                "2:",
+                out("rcx") _, out("rdx") _,
+            ),
+            _ => {}
+        }
+    }
+}
