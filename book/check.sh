@@ -8,7 +8,8 @@
 #      Rust examples; kernel code is marked `ignore`);
 #   4. the browser check fails (book/check/browser.mjs): every page opened in
 #      headless Chromium, with no console errors, every figure loaded, every
-#      #anchor found. It saves target/book-screenshots/gdt.png.
+#      #anchor found. It saves target/book-screenshots/gdt.png and
+#      ktrap-frame.png (the GDT and trap-frame figures).
 #
 # It assumes these are installed. CI installs them with (versions pinned):
 #   cargo install --locked mdbook@0.5.4

@@ -8,7 +8,7 @@
 //   - shows no content,
 //   - or links to a page or #anchor of the book that does not exist
 //     (mdbook-linkcheck2 checks files, not anchors).
-// It also saves a screenshot of the GDT figure's page.
+// It also saves screenshots of the pages of the GDT and trap-frame figures.
 //
 // Usage: node book/check/browser.mjs [HTML_DIR] [SCREENSHOT_DIR]
 //   defaults: book/book/html and target/book-screenshots, relative to the
@@ -25,9 +25,13 @@ const root = path.resolve(process.argv[2] ?? 'book/book/html');
 const shotDir = path.resolve(process.argv[3] ?? 'target/book-screenshots');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-// The page that holds the GDT figure, and the figure's file name.
-const GDT_PAGE = 'lab0/gdt.html';
-const GDT_FIGURE = 'figures/gdt.svg';
+// Figures to screenshot: the page that holds each, the figure's file, and
+// the name of the PNGs (NAME.png: the page around it; NAME-figure.png: the
+// figure alone).
+const SHOTS = [
+  { page: 'lab0/gdt.html', figure: 'figures/gdt.svg', name: 'gdt' },
+  { page: 'lab1/trap-frame.html', figure: 'figures/ktrap-frame.svg', name: 'ktrap-frame' },
+];
 // Pages checked at the same time.
 const PARALLEL = 4;
 
@@ -112,6 +116,7 @@ async function main() {
   const ids = new Map(); // page path -> Set of element ids
   const links = []; // { from, href }
   let figures = 0;
+  const shotsTaken = new Set();
 
   async function checkPage(rel) {
     const page = await context.newPage();
@@ -162,15 +167,16 @@ async function main() {
     ids.set(rel, new Set(found.ids));
     for (const href of found.links) links.push({ from: rel, href });
 
-    if (rel === GDT_PAGE) {
-      const fig = page.locator(`img[src$="${GDT_FIGURE}"]`);
+    for (const shot of SHOTS.filter((s) => s.page === rel)) {
+      const fig = page.locator(`img[src$="${shot.figure}"]`);
       if ((await fig.count()) === 0) {
-        problems.push(`no <img> of ${GDT_FIGURE} on this page`);
+        problems.push(`no <img> of ${shot.figure} on this page`);
       } else {
         fs.mkdirSync(shotDir, { recursive: true });
         await fig.first().evaluate((el) => el.scrollIntoView({ block: 'center' }));
-        await page.screenshot({ path: path.join(shotDir, 'gdt.png') });
-        await fig.first().screenshot({ path: path.join(shotDir, 'gdt-figure.png') });
+        await page.screenshot({ path: path.join(shotDir, `${shot.name}.png`) });
+        await fig.first().screenshot({ path: path.join(shotDir, `${shot.name}-figure.png`) });
+        shotsTaken.add(shot.name);
       }
     }
 
@@ -208,7 +214,11 @@ async function main() {
   await browser.close();
   server.close();
 
-  if (!fs.existsSync(path.join(shotDir, 'gdt.png'))) failures.push(`no screenshot of ${GDT_PAGE} was saved`);
+  for (const shot of SHOTS) {
+    const file = path.join(shotDir, `${shot.name}.png`);
+    // A stale file from an earlier run must not hide a missing page.
+    if (!shotsTaken.has(shot.name) || !fs.existsSync(file)) failures.push(`no screenshot of ${shot.page} was saved`);
+  }
 
   console.log(`browser check: ${pages.length} pages, ${figures} figures, ${checkedLinks} internal links`);
   if (failures.length > 0) {
@@ -216,7 +226,8 @@ async function main() {
     console.error(`browser check: ${failures.length} problem(s)`);
     process.exit(1);
   }
-  console.log(`browser check: OK; screenshot in ${path.relative(process.cwd(), shotDir)}/gdt.png`);
+  const names = SHOTS.map((s) => `${s.name}.png`).join(', ');
+  console.log(`browser check: OK; screenshots in ${path.relative(process.cwd(), shotDir)}/: ${names}`);
 }
 
 main().catch((err) => {

@@ -148,6 +148,8 @@ extern "C" fn kmain_bsp(start_info: u64) -> ! {
         cmdline.profile,
         cmdline.accel
     );
+    // Before anything can crash: the grader then knows what to score.
+    test::plan(cmdline.lab);
 
     time::calibrate();
     let ram_top = info

@@ -364,7 +364,7 @@ mod imp {
                     "   IA32_GS_BASE is {gs:#x}, but this CPU's block is at {:#x}",
                     me.self_ptr as u64
                 );
-                hint = "GS does not point at the per-CPU block: an entry or exit path is missing a swapgs (or has one too many)";
+                hint = "GS does not point at the per-CPU block: an entry or exit path is missing a swapgs, has one too many, or tests CS in the wrong frame slot";
             }
             if frame.entry == 8
                 || me.kernel_stack.bottom.saturating_sub(4096) <= frame.rsp

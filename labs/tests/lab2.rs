@@ -20,8 +20,14 @@ fn the_rule_is_relative_to_sysenter_cs() {
 
 #[test]
 fn a_selector_with_rpl_or_ti_bits_is_refused() {
-    assert!(matches!(check_sysenter_gdt(&standard_gdt(), KERNEL_CS | 3), Err(GdtRuleError::BadSelector(_))));
-    assert!(matches!(check_sysenter_gdt(&standard_gdt(), KERNEL_CS | 4), Err(GdtRuleError::BadSelector(_))));
+    assert!(matches!(
+        check_sysenter_gdt(&standard_gdt(), KERNEL_CS | 3),
+        Err(GdtRuleError::BadSelector(_))
+    ));
+    assert!(matches!(
+        check_sysenter_gdt(&standard_gdt(), KERNEL_CS | 4),
+        Err(GdtRuleError::BadSelector(_))
+    ));
 }
 
 #[test]
@@ -51,7 +57,9 @@ fn each_wrong_descriptor_is_named() {
         gdt[slot] = replacement;
         match check_sysenter_gdt(&gdt, KERNEL_CS) {
             Err(GdtRuleError::Wrong { selector: s, .. }) => assert_eq!(s, selector, "slot {slot}"),
-            other => panic!("slot {slot} = {replacement:#x}: expected Wrong at {selector:#x}, got {other:?}"),
+            other => panic!(
+                "slot {slot} = {replacement:#x}: expected Wrong at {selector:#x}, got {other:?}"
+            ),
         }
     }
 }
@@ -78,24 +86,36 @@ fn a_plain_sysenter_frame_leaves_by_sysexit() {
 #[test]
 fn bad_return_addresses_fall_back_to_iretq() {
     for rip in [0x8000_0000_0000_0000, 0xFFFF_8000_0000_0000, 0x0010_0000, 0] {
-        let f = KTrapFrame { rip, ..sysenter_frame() };
+        let f = KTrapFrame {
+            rip,
+            ..sysenter_frame()
+        };
         assert!(!sysexit_safe(&f), "rip {rip:#x}");
         assert_eq!(choose_exit(&f), SystemCallExit::Iretq, "rip {rip:#x}");
     }
     for rsp in [0x4141_4141_4141_4141, 0x3002_0000] {
-        let f = KTrapFrame { rsp, ..sysenter_frame() };
+        let f = KTrapFrame {
+            rsp,
+            ..sysenter_frame()
+        };
         assert!(!sysexit_safe(&f), "rsp {rsp:#x}");
     }
 }
 
 #[test]
 fn trap_flag_falls_back_to_iretq() {
-    let f = KTrapFrame { rflags: sysenter_frame().rflags | rflags::TF, ..sysenter_frame() };
+    let f = KTrapFrame {
+        rflags: sysenter_frame().rflags | rflags::TF,
+        ..sysenter_frame()
+    };
     assert!(!sysexit_safe(&f));
 }
 
 #[test]
 fn an_int2e_frame_always_uses_iretq() {
-    let f = KTrapFrame { entry: 0x2E, ..sysenter_frame() };
+    let f = KTrapFrame {
+        entry: 0x2E,
+        ..sysenter_frame()
+    };
     assert_eq!(choose_exit(&f), SystemCallExit::Iretq);
 }

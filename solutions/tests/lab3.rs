@@ -31,17 +31,32 @@ fn an_untouched_frame_is_sysret_safe() {
 
 #[test]
 fn a_changed_rip_or_rflags_is_not() {
-    let f = KTrapFrame { rip: 0x4000_5678, ..syscall_frame() };
+    let f = KTrapFrame {
+        rip: 0x4000_5678,
+        ..syscall_frame()
+    };
     assert!(!sysret_safe(&f), "RCX != RIP");
-    let f = KTrapFrame { rflags: syscall_frame().rflags | rflags::DF, ..syscall_frame() };
+    let f = KTrapFrame {
+        rflags: syscall_frame().rflags | rflags::DF,
+        ..syscall_frame()
+    };
     assert!(!sysret_safe(&f), "R11 != RFLAGS");
 }
 
 #[test]
 fn non_canonical_and_kernel_rips_are_not() {
     // CVE-2012-0217: Intel raises #GP in ring 0 on the user's stack.
-    for rip in [0x8000_0000_0000_0000u64, 0x0000_8000_0000_0000, 0xFFFF_8000_0000_1000, 0x0010_0000] {
-        let f = KTrapFrame { rip, rcx: rip, ..syscall_frame() };
+    for rip in [
+        0x8000_0000_0000_0000u64,
+        0x0000_8000_0000_0000,
+        0xFFFF_8000_0000_1000,
+        0x0010_0000,
+    ] {
+        let f = KTrapFrame {
+            rip,
+            rcx: rip,
+            ..syscall_frame()
+        };
         assert!(!sysret_safe(&f), "rip {rip:#x}");
         assert_eq!(choose_exit(&f), SystemCallExit::Iretq, "rip {rip:#x}");
     }
@@ -50,20 +65,31 @@ fn non_canonical_and_kernel_rips_are_not() {
 #[test]
 fn the_top_user_page_is_fine() {
     let rip = 0x0000_7FFF_FFFF_F000;
-    assert!(sysret_safe(&KTrapFrame { rip, rcx: rip, ..syscall_frame() }));
+    assert!(sysret_safe(&KTrapFrame {
+        rip,
+        rcx: rip,
+        ..syscall_frame()
+    }));
 }
 
 #[test]
 fn tf_and_rf_force_iretq() {
     for flag in [rflags::TF, rflags::RF] {
         let flags = syscall_frame().rflags | flag;
-        let f = KTrapFrame { rflags: flags, r11: flags, ..syscall_frame() };
+        let f = KTrapFrame {
+            rflags: flags,
+            r11: flags,
+            ..syscall_frame()
+        };
         assert!(!sysret_safe(&f), "flag {flag:#x}");
     }
 }
 
 #[test]
 fn other_selectors_force_iretq() {
-    let f = KTrapFrame { cs: 0x1B, ..syscall_frame() };
+    let f = KTrapFrame {
+        cs: 0x1B,
+        ..syscall_frame()
+    };
     assert!(!sysret_safe(&f));
 }
