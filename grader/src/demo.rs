@@ -1,0 +1,51 @@
+//! `cargo grader demo`: boot `lab=demo` with the serial port on this
+//! terminal and no timeout; Ctrl-C ends it.
+
+use anyhow::{Context, Result};
+
+use crate::cli::Target;
+use crate::cmdline::{KernelCmdline, Nonce, Program, Selection};
+use crate::paths::Workspace;
+use crate::qemu::{self, BootSpec, Serial};
+use crate::{builder, diagnose, preflight};
+
+pub fn run(target: Target) -> Result<u8> {
+    let ws = Workspace::locate()?;
+    preflight::check_qemu()?;
+    preflight::check_target(&ws.root)?;
+    let images = builder::build(&ws, target.variant)?;
+
+    let logs = ws.logs_dir();
+    std::fs::create_dir_all(&logs)
+        .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
+    let qemu_log = logs.join(format!(
+        "demo-{}-{}.qemu.log",
+        target.machine.profile.file_label(),
+        target.machine.accel.as_str()
+    ));
+    let _ = std::fs::remove_file(&qemu_log);
+    let nonce = Nonce::fresh();
+    let spec = BootSpec {
+        kernel: &images.kernel,
+        initrd: &images.user,
+        cmdline: KernelCmdline {
+            nonce: &nonce,
+            program: Program::Demo,
+            tests: &Selection::All,
+            machine: &target.machine,
+            inject: target.inject,
+            verbose: false,
+        }
+        .to_string(),
+        machine: &target.machine,
+        serial: Serial::Terminal,
+        qemu_log: &qemu_log,
+        reboot: false,
+        gdb_port: None,
+    };
+    let args = spec.args();
+    println!("{}", qemu::display_command(&args));
+    println!("(the serial port follows; Ctrl-C ends the demo)");
+    let ending = qemu::run_interactive(&args)?;
+    Ok(diagnose::explain_interactive(&ending, &qemu_log))
+}

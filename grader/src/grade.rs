@@ -1,0 +1,87 @@
+//! `cargo grader [LAB ...]`: check the tools, build, grade each lab, report.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::Grade;
+use crate::exit;
+use crate::paths::{Workspace, show};
+use crate::report::{self, Styles};
+use crate::runner::{self, Settings};
+use crate::score;
+use crate::symbolize::Symbolizer;
+use crate::{builder, gradescope, preflight};
+
+pub fn run(g: Grade) -> Result<u8> {
+    let ws = Workspace::locate()?;
+    preflight::check_qemu()?;
+    preflight::check_accel(g.target.machine.accel)?;
+    preflight::check_target(&ws.root)?;
+    let images = builder::build(&ws, g.target.variant)?;
+    let symbolizer = load_symbols(&images.kernel, &ws);
+
+    let settings = Settings {
+        ws: &ws,
+        images: &images,
+        machine: &g.target.machine,
+        timeout_secs: g.timeout_secs,
+        inject: g.target.inject,
+        verbose: g.verbose,
+        symbolizer: symbolizer.as_ref(),
+    };
+    let styles = Styles::for_stdout();
+    let mut out = std::io::stdout().lock();
+    let mut labs = Vec::new();
+    for &lab in &g.labs {
+        let spinner = if g.verbose {
+            ProgressBar::hidden()
+        } else {
+            lab_spinner(format!("grading {lab} ({})", g.target.machine))
+        };
+        let scored = runner::grade_lab(lab, &settings);
+        spinner.finish_and_clear();
+        let scored = scored?;
+        report::write_lab(&mut out, &scored, &styles).context("cannot write the report")?;
+        out.flush().context("cannot write the report")?;
+        labs.push(scored);
+    }
+    let total = score::total(&labs);
+    report::write_total(&mut out, &total, &styles).context("cannot write the report")?;
+
+    if let Some(path) = &g.json {
+        gradescope::write(path, &labs)?;
+        eprintln!("wrote the Gradescope results to {}", show(path).display());
+    }
+    Ok(if total.environment_error {
+        exit::NOT_GRADED
+    } else if total.full_marks {
+        exit::FULL_MARKS
+    } else {
+        exit::NOT_FULL_MARKS
+    })
+}
+
+/// The kernel's symbols; without them faults are still reported, unnamed.
+pub fn load_symbols(kernel: &std::path::Path, ws: &Workspace) -> Option<Symbolizer> {
+    match Symbolizer::load(kernel, Some(&ws.root)) {
+        Ok(symbols) => Some(symbols),
+        Err(err) => {
+            eprintln!("warning: {err:#}; faulting addresses will not be named");
+            None
+        }
+    }
+}
+
+fn lab_spinner(message: String) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.set_message(message);
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}

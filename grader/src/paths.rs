@@ -1,0 +1,67 @@
+//! Where things are: the workspace root, its target directory, and the
+//! grader's own output under `target/syslab/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Workspace {
+    /// The workspace this grader was built in: the parent of its package.
+    pub fn locate() -> Result<Workspace> {
+        let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let Some(root) = package.parent() else {
+            bail!(
+                "the grader's package directory {} has no parent",
+                package.display()
+            );
+        };
+        if !root.join("Cargo.toml").is_file() {
+            bail!(
+                "the grader was built in {}, but {} is gone; run it from the checkout with \
+                 `cargo grader`",
+                package.display(),
+                root.join("Cargo.toml").display()
+            );
+        }
+        // Cargo resolves a relative CARGO_TARGET_DIR against the directory it runs in.
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => {
+                let dir = PathBuf::from(dir);
+                if dir.is_absolute() {
+                    dir
+                } else {
+                    std::env::current_dir()?.join(dir)
+                }
+            }
+            _ => root.join("target"),
+        };
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            target,
+        })
+    }
+
+    /// `target/syslab/logs`: one serial and one QEMU log per boot.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.target.join("syslab").join("logs")
+    }
+
+    /// `target/syslab/gdb`: the scripts `cargo grader gdb` writes.
+    pub fn gdb_dir(&self) -> PathBuf {
+        self.target.join("syslab").join("gdb")
+    }
+}
+
+/// `path` relative to the current directory when it is below it (as a
+/// student would type it), else as it is.
+pub fn show(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+}
