@@ -222,6 +222,18 @@ fn describe_fault(fault: &Fault, report: &[String], ctx: &Context<'_>, lines: &m
         .cpu
         .map(|c| format!(" on cpu {c}"))
         .unwrap_or_default();
+    // Unfinished student code: the kernel's message says which function
+    // and where, and nothing else in the report helps.
+    if let Some(todo) = fault
+        .hint
+        .as_deref()
+        .filter(|h| fault.kind == "panic" && h.starts_with("not implemented:"))
+    {
+        lines.push(todo.to_owned());
+        lines.push("that function is still the skeleton's TODO: the book's chapter for this lab says what it must do".into());
+        ctx.logs(lines, false);
+        return;
+    }
     if fault.kind == "panic" {
         lines.push(format!("kernel panic{cpu}"));
     } else {
@@ -241,13 +253,14 @@ fn describe_fault(fault: &Fault, report: &[String], ctx: &Context<'_>, lines: &m
         Some(rip) => lines.push(format!("rip {rip:#x}: {}", ctx.place(rip))),
         None => lines.push("rip: not given by the kernel".into()),
     }
-    if !report.is_empty() {
+    let shown: Vec<&String> = report.iter().filter(|l| !l.trim().is_empty()).collect();
+    if !shown.is_empty() {
         lines.push("the kernel's report:".into());
-        let skip = report.len().saturating_sub(MAX_REPORT_LINES);
+        let skip = shown.len().saturating_sub(MAX_REPORT_LINES);
         if skip > 0 {
             lines.push(format!("  | ({skip} earlier lines are in the serial log)"));
         }
-        lines.extend(report[skip..].iter().map(|l| format!("  | {l}")));
+        lines.extend(shown[skip..].iter().map(|l| format!("  | {l}")));
     }
     let hint = fault
         .hint

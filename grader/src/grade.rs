@@ -13,7 +13,7 @@ use crate::report::{self, Styles};
 use crate::runner::{self, Settings};
 use crate::score;
 use crate::symbolize::Symbolizer;
-use crate::{builder, gradescope, preflight};
+use crate::{builder, gradescope, hosttests, preflight};
 
 pub fn run(g: Grade) -> Result<u8> {
     let ws = Workspace::locate()?;
@@ -42,8 +42,15 @@ pub fn run(g: Grade) -> Result<u8> {
             lab_spinner(format!("grading {lab} ({})", g.target.machine))
         };
         let scored = runner::grade_lab(lab, &settings);
+        let mut scored = scored?;
+        if let Some(plan) = hosttests::planned(lab, &ws, g.target.variant) {
+            let outcome = hosttests::run(lab, &ws, g.target.variant);
+            let results = std::collections::BTreeMap::from([(plan.name.clone(), outcome)]);
+            scored
+                .tests
+                .extend(score::score_tests(&[plan], &results, "did not run"));
+        }
         spinner.finish_and_clear();
-        let scored = scored?;
         report::write_lab(&mut out, &scored, &styles).context("cannot write the report")?;
         out.flush().context("cannot write the report")?;
         labs.push(scored);

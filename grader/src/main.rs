@@ -22,6 +22,7 @@ mod exit;
 mod gdb;
 mod grade;
 mod gradescope;
+mod hosttests;
 mod paths;
 mod preflight;
 mod profile;

@@ -213,7 +213,7 @@ extern "C" fn bsp_main() -> ! {
     let missing = smp::start_aps(&apic_ids, cr3);
     for id in &missing {
         kprintln!(
-            "smp: the CPU with APIC id {id} never came online (no answer to INIT-SIPI-SIPI within 100 ms)"
+            "smp: the CPU with APIC id {id} never came online (no answer to INIT-SIPI-SIPI within 1 s)"
         );
     }
     for c in percpu::all() {
@@ -227,12 +227,14 @@ extern "C" fn bsp_main() -> ! {
         );
     }
 
+    // A CPU number per slot, gaps included (a CPU given up on keeps its number).
+    let cpu_slots = percpu::all().map(|c| c.cpu as u64 + 1).max().unwrap_or(1);
     match info.modules().first() {
         Some(m) => {
             // SAFETY: QEMU placed the initrd there, in identity-mapped RAM.
             let bytes =
                 unsafe { core::slice::from_raw_parts(m.paddr as *const u8, m.size as usize) };
-            if let Err(e) = process::load(&mut kernel_space(), bytes, percpu::online() as u64) {
+            if let Err(e) = process::load(&mut kernel_space(), bytes, cpu_slots) {
                 kprintln!("user program: {e}");
             }
         }

@@ -12,7 +12,7 @@
 use crate::gdt::{Gdt, Tss};
 use crate::msr;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Most CPUs the kernel will start (QEMU `-smp 1` to `-smp 8`).
@@ -59,6 +59,9 @@ pub struct PerCpu {
     pub cpu: u32,
     /// Its local APIC id (from the MADT).
     pub apic_id: u32,
+    /// `STARTING`, `CLAIMED`, `ONLINE` or `ABANDONED`: the boot CPU and a
+    /// late AP agree by one compare-and-swap on whether it may join (smp.rs).
+    pub state: AtomicU8,
     /// The stack the CPU boots on and runs the test runner on.
     pub idle_stack: Stack,
     /// The stack of the user thread's kernel side (top = `kernel_stack_top`).
@@ -81,6 +84,16 @@ pub struct PerCpu {
 }
 // ANCHOR_END: percpu
 
+/// `PerCpu::state`: made, not yet running kernel code.
+pub const STARTING: u8 = 0;
+/// `PerCpu::state`: the AP arrived in time and is installing itself.
+pub const CLAIMED: u8 = 1;
+/// `PerCpu::state`: running; takes part in tests.
+pub const ONLINE: u8 = 2;
+/// `PerCpu::state`: the boot CPU gave up waiting; if the AP shows up
+/// after all, it parks itself.
+pub const ABANDONED: u8 = 3;
+
 /// Offsets of the fields that assembly reads through GS.
 pub const PERCPU_SELF: usize = core::mem::offset_of!(PerCpu, self_ptr);
 pub const PERCPU_KERNEL_STACK: usize = core::mem::offset_of!(PerCpu, kernel_stack_top);
@@ -93,7 +106,7 @@ unsafe impl Send for PerCpu {}
 
 static CPUS: [AtomicPtr<CachePadded<PerCpu>>; MAX_CPUS] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
-static ONLINE: AtomicU32 = AtomicU32::new(0);
+static ONLINE_COUNT: AtomicU32 = AtomicU32::new(0);
 
 impl PerCpu {
     /// Allocates CPU `cpu`'s block with the stacks already mapped.
@@ -110,6 +123,7 @@ impl PerCpu {
             user_rsp_scratch: UnsafeCell::new(0),
             cpu,
             apic_id,
+            state: AtomicU8::new(STARTING),
             idle_stack: idle,
             kernel_stack: kernel,
             df_stack: df,
@@ -143,11 +157,12 @@ impl PerCpu {
         let me: &'static PerCpu = self;
         unsafe {
             me.gdt.load();
+            me.state.store(ONLINE, Ordering::Release);
             debug_assert_eq!(msr::read(msr::IA32_GS_BASE), 0, "GS base set twice");
             msr::write(msr::IA32_GS_BASE, me.self_ptr as u64);
             msr::write(msr::IA32_KERNEL_GS_BASE, 0);
         }
-        ONLINE.fetch_add(1, Ordering::AcqRel);
+        ONLINE_COUNT.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -177,14 +192,16 @@ pub fn get(n: usize) -> Option<&'static PerCpu> {
     (!p.is_null()).then(|| unsafe { &**p })
 }
 
-/// Every CPU that has a block, in CPU order.
+/// Every online CPU, in CPU order.
 pub fn all() -> impl Iterator<Item = &'static PerCpu> {
-    (0..MAX_CPUS).map_while(get)
+    (0..MAX_CPUS)
+        .map_while(get)
+        .filter(|c| c.state.load(Ordering::Acquire) == ONLINE)
 }
 
 /// How many CPUs have installed their block.
 pub fn online() -> u32 {
-    ONLINE.load(Ordering::Acquire)
+    ONLINE_COUNT.load(Ordering::Acquire)
 }
 
 /// Finds the block for the CPU executing this, without trusting GS: by the

@@ -18,12 +18,14 @@
 //! stub's `ret` at [`KI_FAST_SYSTEM_CALL_RET`], as XP's KiFastCallEntry
 //! returned to 0x7FFE0304.
 
+// ANCHOR: addresses
 /// Where the page lives in every address space.
 pub const SHARED_USER_DATA: u64 = 0x7FFE_0000;
 /// The `SystemCallStub` that ntdll calls.
 pub const SYSTEM_CALL_STUB: u64 = SHARED_USER_DATA + 0x300;
 /// The `ret` after `sysenter` in the sysenter stub: where SYSEXIT returns.
 pub const KI_FAST_SYSTEM_CALL_RET: u64 = SYSTEM_CALL_STUB + 5;
+// ANCHOR_END: addresses
 
 /// Which instruction `SystemCallStub` uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +100,7 @@ pub fn chosen() -> Option<StubKind> {
 
 #[cfg(target_os = "none")]
 mod imp {
+    // ANCHOR: stubs
     // The three stubs, assembled here and copied into the page at boot.
     core::arch::global_asm!(
         ".pushsection .rodata.system_call_stubs, \"a\"",
@@ -118,6 +121,7 @@ mod imp {
         "scs_end:",
         ".popsection",
     );
+    // ANCHOR_END: stubs
 
     unsafe extern "C" {
         pub static scs_sysenter: u8;

@@ -225,22 +225,50 @@ mod imp {
                     lapic.send_sipi(vector, dest);
                 }
             }
-            let deadline = crate::time::rdtsc() + 100 * crate::time::tsc_khz().max(1_000_000);
+            // A second is generous: under TCG on a loaded host an AP has
+            // been seen to take more than 100 ms.
+            let deadline = crate::time::rdtsc() + 1000 * crate::time::tsc_khz().max(1_000_000);
             while percpu::online() == online_before && crate::time::rdtsc() < deadline {
                 core::hint::spin_loop();
             }
-            if percpu::online() == online_before {
+            // Give up on it, unless it got in first.
+            let gave_up = block
+                .state
+                .compare_exchange(
+                    percpu::STARTING,
+                    percpu::ABANDONED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok();
+            if gave_up {
                 missing.push(id);
             } else {
-                next_cpu += 1;
+                while percpu::online() == online_before {
+                    core::hint::spin_loop(); // it is installing itself now
+                }
             }
-            // ANCHOR_END: init_sipi_sipi
+            // Never reuse the slot: a late AP may still be on its stacks.
+            next_cpu += 1;
         }
         missing
     }
 
     /// The AP's first Rust code, on its idle stack.
     extern "C" fn ap_entry(block: &'static mut PerCpu) -> ! {
+        // Claim the block, unless the boot CPU has given up on this AP.
+        if block
+            .state
+            .compare_exchange(
+                percpu::STARTING,
+                percpu::CLAIMED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            crate::arch::halt_forever();
+        }
         // SAFETY: this block was made for this CPU.
         let me: &'static PerCpu = unsafe {
             let p: *mut PerCpu = block;

@@ -11,6 +11,7 @@ use crate::student::SystemCallExit;
 use crate::trap::{KTrapFrame, rflags};
 use core::sync::atomic::Ordering;
 
+// ANCHOR: service_exit
 /// Called by the entry stubs with the frame they built; returns a
 /// [`SystemCallExit`] as a number.
 #[cfg(target_os = "none")]
@@ -38,9 +39,12 @@ pub fn record(cpu: &crate::percpu::PerCpu, exit: SystemCallExit) {
     }
     .fetch_add(1, Ordering::Relaxed);
 }
+// ANCHOR_END: service_exit
 
+// ANCHOR: is_user_address
 /// Whether `addr` is a canonical address in user space, as a return RIP or
 /// RSP for SYSEXIT/SYSRET must be.
 pub fn is_user_address(addr: u64) -> bool {
     crate::mm::paging::is_user_range(addr, 1)
 }
+// ANCHOR_END: is_user_address

@@ -17,6 +17,7 @@ use crate::percpu::PERCPU_KERNEL_STACK;
 /// fault vector: the SYSCALL entry marker (not an exception).
 pub const COMPAT_SYSCALL_FAULT: u64 = crate::trap::ENTRY_SYSCALL;
 
+// ANCHOR: compat
 /// The target of CSTAR: SYSCALL from 32-bit (compatibility) mode. There is
 /// no 32-bit user mode here, so the thread is killed with a clear message.
 /// Interrupts are off (SFMASK); switch to the kernel stack first.
@@ -51,6 +52,7 @@ extern "C" fn compat_syscall(rip: u64) -> ! {
         cr2: 0,
     })
 }
+// ANCHOR_END: compat
 
 /// A stand-in on the host, so that code naming the entry compiles there.
 #[cfg(not(target_os = "none"))]

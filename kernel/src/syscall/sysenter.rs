@@ -33,6 +33,7 @@ pub fn read_msrs() -> [u64; 3] {
     }
 }
 
+// ANCHOR: debug_trap_fixup
 /// SYSENTER does not clear TF. A user that single-steps into it takes a
 /// debug trap in ring 0 on the first instruction of KiFastCallEntry, still
 /// with the user's GS (Linux handles the same case in its #DB handler).
@@ -61,6 +62,7 @@ pub fn debug_trap_fixup(frame: &mut KTrapFrame) -> bool {
     #[allow(unreachable_code)]
     false
 }
+// ANCHOR_END: debug_trap_fixup
 
 /// Takes the "user owed a single-step trap" note of this CPU.
 pub fn take_pending_single_step(me: &PerCpu) -> bool {

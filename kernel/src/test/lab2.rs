@@ -373,6 +373,7 @@ fn smp_stress() -> Result<String, String> {
     }))
 }
 
+// ANCHOR: fallback_check
 /// Expects the thread to have been killed (not exited) and the kernel to
 /// have chosen iretq for the return in between.
 fn expect_killed_after_fallback(
@@ -398,6 +399,7 @@ fn expect_killed_after_fallback(
     }
     Ok(format!("{what}: {}", super::user::describe_fault(&f)))
 }
+// ANCHOR_END: fallback_check
 
 fn bad_registers() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {

@@ -106,8 +106,10 @@ fn exits(c: &PerCpu) -> [u64; 3] {
     ]
 }
 
+// ANCHOR: must_mask
 /// The RFLAGS bits that SFMASK must clear.
 const MUST_MASK: u64 = rflags::IF | rflags::TF | rflags::DF | rflags::AC | rflags::NT;
+// ANCHOR_END: must_mask
 
 fn msrs() -> Result<String, String> {
     let lstar_want = crate::student::student().lab3.ki_system_call64 as *const () as u64;

@@ -74,12 +74,14 @@ macro_rules! stub_family {
     };
 }
 
+// ANCHOR: xp_family
 stub_family!(
     xp,
     "XP's stubs: through SharedUserData's SystemCallStub (`mov eax, N; mov rdx, 0x7FFE0300; call rdx; ret`). \
      RCX, RDX and R11 may change: SYSEXIT loads RCX and RDX, SYSCALL loads RCX and R11.",
     ["mov eax, {n}", "mov rdx, 0x7FFE0300", "call rdx", "ret"] // SYSTEM_CALL_STUB
 );
+// ANCHOR_END: xp_family
 
 // ANCHOR: nt_family
 stub_family!(
@@ -89,12 +91,14 @@ stub_family!(
 );
 // ANCHOR_END: nt_family
 
+// ANCHOR: sc_family
 stub_family!(
     sc,
     "Direct SYSCALL stubs (what x64 ntdll does today). RCX and R11 change: SYSCALL \
      saves RIP and RFLAGS in them.",
     ["mov eax, {n}", "lea rdx, [rsp + 8]", "syscall", "ret"]
 );
+// ANCHOR_END: sc_family
 
 /// The stubs of path `path` (`syslab_abi::user_test::PATH_*`).
 pub fn table(path: u64) -> &'static Table {

@@ -1,0 +1,150 @@
+//! The labs' host tests: `tests/<lab>.rs` in the student crate checks the
+//! pure functions (the GDT rule, the exit predicates) on the host, with
+//! `cargo test`. Each file is one graded test.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::builder::Variant;
+use crate::cmdline::Lab;
+use crate::paths::{Workspace, show};
+use crate::score::{Outcome, Planned};
+
+/// Points for a lab's host tests.
+const POINTS: u32 = 10;
+
+/// The graded test for `lab`'s host tests, if the lab has any.
+pub fn planned(lab: Lab, ws: &Workspace, variant: Variant) -> Option<Planned> {
+    let file = crate_dir(ws, variant)
+        .join("tests")
+        .join(format!("{lab}.rs"));
+    file.is_file().then(|| Planned {
+        name: format!("{lab}.host_tests"),
+        points: POINTS,
+        description: format!("the pure functions pass tests/{lab}.rs on the host"),
+    })
+}
+
+fn crate_dir(ws: &Workspace, variant: Variant) -> std::path::PathBuf {
+    ws.root.join(match variant {
+        Variant::Labs => "labs",
+        Variant::Solutions => "solutions",
+    })
+}
+
+/// Runs `cargo test --test <lab>` in the student crate and judges it.
+pub fn run(lab: Lab, ws: &Workspace, variant: Variant) -> Outcome {
+    let dir = crate_dir(ws, variant);
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(&ws.root)
+        .args(["test", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(ws.root.join("target"))
+        .args(["--test", lab.as_str(), "--", "--test-threads", "1"]);
+    match cmd.output() {
+        Ok(out) => judge(
+            out.status.success(),
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+            &dir.join("tests").join(format!("{lab}.rs")),
+        ),
+        Err(e) => Outcome::failed(format!("could not run cargo test: {e}")),
+    }
+}
+
+/// Turns libtest's output into an outcome: the names of the failed tests
+/// and the first line of each one's panic message.
+fn judge(success: bool, stdout: &str, stderr: &str, file: &Path) -> Outcome {
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("test result:"))
+        .unwrap_or("")
+        .trim();
+    if success && !summary.is_empty() {
+        return Outcome::passed(format!(
+            "{} ({})",
+            summary.trim_start_matches("test result: "),
+            show(file).display()
+        ));
+    }
+    let mut failures = Vec::new();
+    let mut lines = stdout.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"))
+        {
+            // The panic message follows "thread '...' panicked at FILE:LINE:".
+            let message = lines
+                .by_ref()
+                .skip_while(|l| !l.contains("panicked at"))
+                .nth(1)
+                .unwrap_or("(no message)");
+            failures.push(format!("{name}: {}", message.trim()));
+        }
+    }
+    if failures.is_empty() {
+        // It did not build, or libtest printed nothing we know.
+        let tail: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .rev()
+            .take(8)
+            .collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Outcome::failed(format!(
+            "cargo test failed for {}:\n{}",
+            show(file).display(),
+            tail.join("\n")
+        ));
+    }
+    Outcome::failed(format!(
+        "{} of the tests in {} failed:\n{}",
+        failures.len(),
+        show(file).display(),
+        failures.join("\n")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_run_passes_with_its_summary() {
+        let out = "\nrunning 2 tests\n..\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+        let o = judge(true, out, "", Path::new("labs/tests/lab2.rs"));
+        assert_eq!(o.status, crate::score::Status::Passed);
+        assert!(o.message.starts_with("ok. 2 passed"), "{}", o.message);
+    }
+
+    #[test]
+    fn failures_name_the_test_and_its_panic() {
+        let out = "\nrunning 2 tests\nF.\nfailures:\n\n---- the_kernels_gdt_passes stdout ----\n\n\
+                   thread 'the_kernels_gdt_passes' panicked at labs/src/lab2.rs:28:5:\n\
+                   not implemented: lab2::check_sysenter_gdt (labs/src/lab2.rs:28)\n\
+                   note: run with `RUST_BACKTRACE=1`\n\nfailures:\n    the_kernels_gdt_passes\n\n\
+                   test result: FAILED. 1 passed; 1 failed; 0 ignored\n";
+        let o = judge(false, out, "", Path::new("labs/tests/lab2.rs"));
+        assert_eq!(o.status, crate::score::Status::Failed);
+        assert!(
+            o.message
+                .contains("the_kernels_gdt_passes: not implemented: lab2::check_sysenter_gdt"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_build_failure_shows_cargos_last_lines() {
+        let o = judge(
+            false,
+            "",
+            "error[E0425]: cannot find value `x`\nerror: could not compile",
+            Path::new("t.rs"),
+        );
+        assert_eq!(o.status, crate::score::Status::Failed);
+        assert!(o.message.contains("could not compile"), "{}", o.message);
+    }
+}
