@@ -35,6 +35,9 @@ pub fn install_int2e_gate(idt: &mut Idt) {
 /// [`dispatch_system_service`] with a pointer to the frame, and leave
 /// through a `KiSystemCallExit` label that restores the registers and
 /// returns with `iretq`.
+///
+/// # Safety
+/// Only the CPU enters it, through gate 0x2E; never call it from Rust.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiSystemService() {

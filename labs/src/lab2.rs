@@ -44,6 +44,9 @@ pub fn program_sysenter_msrs(cpu: &PerCpu) {
 /// `KiSystemService` (entry = `ENTRY_SYSENTER`), call the Lab 1 dispatcher,
 /// then `KiSystemServiceExit`, and leave through `sysexitq` or jump to
 /// `KiSystemCallExit` (your Lab 1 iretq exit) as it says.
+///
+/// # Safety
+/// Only the CPU enters it, through SYSENTER; never call it from Rust.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiFastCallEntry() {

@@ -33,6 +33,9 @@ pub fn program_syscall_msrs(cpu: &PerCpu) {
 /// `gs:[PERCPU_USER_RSP]`, load `gs:[PERCPU_KERNEL_STACK]`, build the
 /// `KTrapFrame` (entry = `ENTRY_SYSCALL`), call the dispatcher and
 /// `KiSystemServiceExit`, then `sysretq` or jump to `KiSystemCallExit`.
+///
+/// # Safety
+/// Only the CPU enters it, through SYSCALL; never call it from Rust.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiSystemCall64() {

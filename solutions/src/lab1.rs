@@ -37,6 +37,9 @@ pub fn install_int2e_gate(idt: &mut Idt) {
 /// SS, RSP, RFLAGS, CS and RIP of ring 3 pushed by the CPU; IF = 0; GS still
 /// holds the user's base. EAX = service number, RDX = user pointer to the
 /// arguments. Every other register is the user's and must come back intact.
+///
+/// # Safety
+/// Only the CPU enters it, through gate 0x2E; never call it from Rust.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiSystemService() {

@@ -104,6 +104,9 @@ pub fn program_sysenter_msrs(cpu: &PerCpu) {
 /// with the arguments 16 bytes above it (past the two return addresses);
 /// EAX = the service number. GS is still the user's. TF, NT, AC and DF are
 /// as the user left them: SYSENTER clears none of them.
+///
+/// # Safety
+/// Only the CPU enters it, through SYSENTER; never call it from Rust.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiFastCallEntry() {

@@ -57,6 +57,9 @@ pub fn program_syscall_msrs(cpu: &PerCpu) {
 /// after `syscall`), R11 = the user RFLAGS, RFLAGS &= !SFMASK, CS = 0x08,
 /// SS = 0x10. RSP is still the user's and GS the user's: SYSCALL switches
 /// neither. RAX = the service number, RDX = the arguments (the stub's `lea`).
+///
+/// # Safety
+/// Only the CPU enters it, through SYSCALL; never call it from Rust.
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiSystemCall64() {

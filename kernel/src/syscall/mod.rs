@@ -17,6 +17,7 @@
 pub mod exit;
 pub mod int2e;
 pub mod services;
+#[allow(clippy::module_inception)] // named for the instruction, like sysenter.rs
 pub mod syscall;
 pub mod sysenter;
 pub mod table;

@@ -21,6 +21,9 @@ pub const COMPAT_SYSCALL_FAULT: u64 = crate::trap::ENTRY_SYSCALL;
 /// The target of CSTAR: SYSCALL from 32-bit (compatibility) mode. There is
 /// no 32-bit user mode here, so the thread is killed with a clear message.
 /// Interrupts are off (SFMASK); switch to the kernel stack first.
+///
+/// # Safety
+/// Only the CPU enters it, through CSTAR; never call it from Rust.
 #[cfg(target_os = "none")]
 #[unsafe(no_mangle)]
 #[unsafe(naked)]
@@ -55,6 +58,9 @@ extern "C" fn compat_syscall(rip: u64) -> ! {
 // ANCHOR_END: compat
 
 /// A stand-in on the host, so that code naming the entry compiles there.
+///
+/// # Safety
+/// Never called: only its address is taken.
 #[cfg(not(target_os = "none"))]
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn KiSystemCallCompat() {}
