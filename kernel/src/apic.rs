@@ -7,6 +7,8 @@ use x2apic::lapic::{LocalApic, LocalApicBuilder};
 /// Vectors the LAPIC may raise. The timer stays off; the others are
 /// reported like any unexpected interrupt.
 pub const VECTOR_TIMER: usize = 0xF0;
+/// The IPI that wakes an idle AP from `hlt` when work is posted (smp.rs).
+pub const VECTOR_WAKEUP: u8 = 0xF1;
 pub const VECTOR_ERROR: usize = 0xFE;
 pub const VECTOR_SPURIOUS: usize = 0xFF;
 
@@ -54,4 +56,18 @@ pub fn is_x2apic() -> bool {
 /// dword fixes it.
 pub fn ipi_destination(apic_id: u32) -> u32 {
     if is_x2apic() { apic_id } else { apic_id << 24 }
+}
+
+/// Wakes the CPU with `apic_id` from `hlt`.
+#[cfg(target_os = "none")]
+pub fn send_wakeup(apic_id: u32) {
+    // SAFETY: a fixed IPI to a vector whose handler only acknowledges it.
+    unsafe { local().send_ipi(VECTOR_WAKEUP, ipi_destination(apic_id)) };
+}
+
+/// Acknowledges the interrupt being handled (end of interrupt).
+#[cfg(target_os = "none")]
+pub fn eoi() {
+    // SAFETY: writing EOI only retires the in-service interrupt.
+    unsafe { local().end_of_interrupt() };
 }

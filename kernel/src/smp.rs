@@ -37,6 +37,9 @@ pub fn run_on_all(f: &(dyn Fn(&PerCpu) + Sync)) {
     for ap in &aps {
         ap.mailbox
             .store(&job as *const Job as *mut Job, Ordering::Release);
+        // The AP may be asleep in hlt (see ap_idle_loop).
+        #[cfg(target_os = "none")]
+        crate::apic::send_wakeup(ap.apic_id);
     }
     f(percpu::current());
     while job.pending.load(Ordering::Acquire) != 0 {
@@ -53,12 +56,21 @@ pub fn run_on(cpu: u32, f: &(dyn Fn(&PerCpu) + Sync)) {
     });
 }
 
-/// The AP's idle loop: run whatever the boot CPU posts.
+/// The AP's idle loop: run whatever the boot CPU posts, and sleep in `hlt`
+/// in between, so that an idle CPU leaves the host's cores to the ones
+/// being measured. `sti; hlt` cannot miss the wake-up IPI: STI delays
+/// interrupts until after the next instruction, so one that is already
+/// pending is taken inside `hlt`, and wakes it.
 fn ap_idle_loop(me: &'static PerCpu) -> ! {
     loop {
         let job = me.mailbox.swap(core::ptr::null_mut(), Ordering::Acquire);
         if job.is_null() {
-            core::hint::spin_loop();
+            #[cfg(target_os = "none")]
+            // SAFETY: interrupts are enabled only for the duration of hlt;
+            // the only one that arrives is the wake-up IPI.
+            unsafe {
+                core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack))
+            };
             continue;
         }
         // SAFETY: the poster keeps the job alive until `pending` drops.

@@ -242,6 +242,15 @@ mod imp {
     /// Every exception and interrupt that the kernel's own gates receive.
     extern "C" fn trap_dispatch(frame: &mut KTrapFrame) {
         let vector = frame.entry;
+        // The wake-up IPI (smp.rs) needs only its EOI, in either ring; the
+        // LAPIC's spurious vector needs nothing at all.
+        if vector == crate::apic::VECTOR_WAKEUP as u64 {
+            crate::apic::eoi();
+            return;
+        }
+        if vector == crate::apic::VECTOR_SPURIOUS as u64 {
+            return;
+        }
         if frame.from_user() {
             if vector == 3 && crate::thread::is_exit_trap(frame.rip) {
                 crate::thread::exit_current(frame.rax);
