@@ -108,28 +108,18 @@ pub mod user_test {
     pub const INT_2D: u64 = 6;
     /// Write RSP and a few registers to the report page, then exit.
     pub const WHOAMI: u64 = 7;
-    /// Call NtNull `arg` times through `int 0x2e`; report the last status.
-    pub const INT2E_NULL: u64 = 8;
-    /// Echo 0..=6 arguments through NtTestEcho; report mismatches.
-    pub const INT2E_ARGS: u64 = 9;
     /// Return the status words in the report for NtTestStatus(arg).
     pub const INT2E_STATUS: u64 = 10;
-    /// Fill every register with a pattern around `int 0x2e`; report changes.
-    pub const INT2E_PRESERVED: u64 = 11;
     /// Service number `arg` through `int 0x2e`; report the status.
     pub const INT2E_NUMBER: u64 = 12;
     /// NtTestEcho with RDX = `arg` as the argument pointer; report the status.
     pub const INT2E_ARGPTR: u64 = 13;
-    /// `arg` CreateMutex/CloseHandle pairs; report failures.
-    pub const INT2E_MUTEX_LOOP: u64 = 14;
     /// Close the handles in report words 1.. (count in word 0); report statuses.
     pub const INT2E_CLOSE_LIST: u64 = 15;
     /// Create mutants until the table is full; report the count and last status.
     pub const INT2E_FILL_TABLE: u64 = 16;
     /// NtTerminateThread(arg) through `int 0x2e`.
     pub const INT2E_TERMINATE: u64 = 17;
-    /// NtGetCurrentProcessorNumber through `int 0x2e`; report it.
-    pub const INT2E_WHICH_CPU: u64 = 18;
     /// NtCreateMutant with the handle pointer = `arg`; report the status.
     pub const INT2E_BAD_OUT_PTR: u64 = 19;
 

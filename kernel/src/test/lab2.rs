@@ -3,7 +3,7 @@
 //! replaced by tests of the fallback.
 
 use super::Test;
-use super::user::{all_cpus, describe, on_each_cpu, run_with_input};
+use super::user::{all_cpus, describe, exits, on_each_cpu, report_of, run_with_input};
 use crate::gdt::{GDT_ENTRIES, KERNEL_CS, SegmentDescriptor, standard_gdt};
 use crate::percpu::PerCpu;
 use crate::shared_user_data::{self, StubKind};
@@ -12,7 +12,6 @@ use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
 use syslab_abi::status::*;
 use syslab_abi::user_test::*;
 
@@ -154,19 +153,7 @@ fn intel() -> bool {
 
 /// Runs a path-generic user test on `c` through SharedUserData, with inputs.
 fn shared(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
-    match run_with_input(c, test, PATH_SHARED, input) {
-        ThreadExit::Exited(EXIT_OK_STATUS) => Ok(crate::process::report(c.cpu).words),
-        other => Err(format!("the user thread {}", describe(&other))),
-    }
-}
-
-fn exits(c: &PerCpu) -> [u64; 3] {
-    let k = &c.counters;
-    [
-        k.exit_iretq.load(Ordering::Relaxed),
-        k.exit_sysexit.load(Ordering::Relaxed),
-        k.exit_sysret.load(Ordering::Relaxed),
-    ]
+    report_of(c, test, PATH_SHARED, input)
 }
 
 // ANCHOR: gdt_cases

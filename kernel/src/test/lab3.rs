@@ -3,7 +3,9 @@
 //! SharedUserData, as XP did, so the SYSCALL tests call it directly).
 
 use super::Test;
-use super::user::{all_cpus, describe, describe_fault, on_each_cpu, run_with_input};
+use super::user::{
+    all_cpus, describe, describe_fault, exits, on_each_cpu, report_of, run_with_input,
+};
 use crate::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS};
 use crate::msr;
 use crate::percpu::PerCpu;
@@ -12,7 +14,6 @@ use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
 use syslab_abi::status::*;
 use syslab_abi::user_test::*;
 
@@ -91,19 +92,7 @@ pub static TESTS: &[Test] = &[
 ];
 
 fn syscall(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
-    match run_with_input(c, test, PATH_SYSCALL, input) {
-        ThreadExit::Exited(EXIT_OK_STATUS) => Ok(crate::process::report(c.cpu).words),
-        other => Err(format!("the user thread {}", describe(&other))),
-    }
-}
-
-fn exits(c: &PerCpu) -> [u64; 3] {
-    let k = &c.counters;
-    [
-        k.exit_iretq.load(Ordering::Relaxed),
-        k.exit_sysexit.load(Ordering::Relaxed),
-        k.exit_sysret.load(Ordering::Relaxed),
-    ]
+    report_of(c, test, PATH_SYSCALL, input)
 }
 
 // ANCHOR: must_mask

@@ -31,6 +31,29 @@ pub fn run_with_input(cpu: &PerCpu, test: u64, arg: u64, input: &[u64]) -> Threa
     crate::thread::run_user(&start)
 }
 
+/// Runs user test `test` on `c` with `arg` and `input`; returns its report
+/// page if the thread exited normally, or why it did not.
+#[cfg(target_os = "none")]
+pub fn report_of(c: &PerCpu, test: u64, arg: u64, input: &[u64]) -> Result<[u64; 32], String> {
+    match run_with_input(c, test, arg, input) {
+        ThreadExit::Exited(syslab_abi::user_test::EXIT_OK_STATUS) => {
+            Ok(crate::process::report(c.cpu).words)
+        }
+        other => Err(format!("the user thread {}", describe(&other))),
+    }
+}
+
+/// The CPU's exit counters: how many returns took iretq, sysexit and sysret.
+pub fn exits(c: &PerCpu) -> [u64; 3] {
+    use core::sync::atomic::Ordering::Relaxed;
+    let k = &c.counters;
+    [
+        k.exit_iretq.load(Relaxed),
+        k.exit_sysexit.load(Relaxed),
+        k.exit_sysret.load(Relaxed),
+    ]
+}
+
 /// Describes an exit for a failure message.
 pub fn describe(exit: &ThreadExit) -> String {
     match exit {

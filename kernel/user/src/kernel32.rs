@@ -4,17 +4,12 @@ use crate::ntdll::{self, Stub};
 use syslab_abi::service::MUTANT_ALL_ACCESS;
 use syslab_abi::status::nt_success;
 
-/// The stubs the Win32 layer calls through: `int 0x2e` ones by default.
+/// The stubs the Win32 layer calls through: those of one system-call path.
 #[derive(Clone, Copy)]
 pub struct Stubs {
     pub create_mutant: Stub,
     pub close: Stub,
 }
-
-pub const INT2E: Stubs = Stubs {
-    create_mutant: ntdll::nt::ZwCreateMutant,
-    close: ntdll::nt::ZwClose,
-};
 
 impl Stubs {
     /// The Win32 layer over the stubs of one path.

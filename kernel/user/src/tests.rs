@@ -55,7 +55,7 @@ pub extern "C" fn user_main(test: u64, cpu: u64, arg: u64) -> u64 {
             unsafe { core::arch::asm!("mov rcx, rsp", "sysenter", out("rcx") _, out("rdx") _) };
             0xBAD_5E7E
         }
-        t if (INT2E_NULL..=INT2E_BAD_OUT_PTR).contains(&t) => crate::lab1::run(t, cpu, arg),
+        t if (INT2E_STATUS..=INT2E_BAD_OUT_PTR).contains(&t) => crate::lab1::run(t, cpu, arg),
         BENCH => crate::bench::run(cpu, arg),
         t if (P_NULL..=COMPAT_SYSCALL).contains(&t) => crate::paths::run(t, cpu, arg),
         _ => 0xBAD_7E57,
