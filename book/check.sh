@@ -8,8 +8,9 @@
 #      Rust examples; kernel code is marked `ignore`);
 #   4. the browser check fails (book/check/browser.mjs): every page opened in
 #      headless Chromium, with no console errors, every figure loaded, every
-#      #anchor found. It saves target/book-screenshots/gdt.png and
-#      ktrap-frame.png (the GDT and trap-frame figures).
+#      #anchor found. It saves screenshots of the book's figures in
+#      target/book-screenshots/ (gdt, ktrap-frame, sysenter-path, two-cpus,
+#      syscall-swapgs: NAME.png with the page, NAME-figure.png alone).
 #
 # It assumes these are installed. CI installs them with (versions pinned):
 #   cargo install --locked mdbook@0.5.4

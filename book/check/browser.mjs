@@ -8,7 +8,7 @@
 //   - shows no content,
 //   - or links to a page or #anchor of the book that does not exist
 //     (mdbook-linkcheck2 checks files, not anchors).
-// It also saves screenshots of the pages of the GDT and trap-frame figures.
+// It also saves screenshots of the figures listed in SHOTS, with their pages.
 //
 // Usage: node book/check/browser.mjs [HTML_DIR] [SCREENSHOT_DIR]
 //   defaults: book/book/html and target/book-screenshots, relative to the
@@ -31,6 +31,9 @@ const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = [
   { page: 'lab0/gdt.html', figure: 'figures/gdt.svg', name: 'gdt' },
   { page: 'lab1/trap-frame.html', figure: 'figures/ktrap-frame.svg', name: 'ktrap-frame' },
+  { page: 'lab2/shared-user-data.html', figure: 'figures/sysenter-path.svg', name: 'sysenter-path' },
+  { page: 'lab2/exercise.html', figure: 'figures/two-cpus.svg', name: 'two-cpus' },
+  { page: 'lab3/swapgs.html', figure: 'figures/syscall-swapgs.svg', name: 'syscall-swapgs' },
 ];
 // Pages checked at the same time.
 const PARALLEL = 4;

@@ -67,6 +67,22 @@ fn with_console<R>(f: impl FnOnce(&mut Console) -> R) -> R {
     r
 }
 
+/// Takes the console for the rest of the run: a CPU that is about to end
+/// the run calls it, so no other CPU can start a line that the exit would
+/// cut in half. Re-entrant for the caller.
+pub fn hold() {
+    let me = crate::arch::apic_id_from_cpuid() + 1;
+    if OWNER.load(Ordering::Acquire) == me {
+        return;
+    }
+    while OWNER
+        .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        core::hint::spin_loop();
+    }
+}
+
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments) {
     with_console(|c| {

@@ -237,6 +237,7 @@ mod imp {
                     lapic.send_sipi(vector, dest);
                 }
             }
+            // ANCHOR_END: init_sipi_sipi
             // A second is generous: under TCG on a loaded host an AP has
             // been seen to take more than 100 ms.
             let deadline = crate::time::rdtsc() + 1000 * crate::time::tsc_khz().max(1_000_000);

@@ -362,6 +362,7 @@ mod imp {
 
     /// A fault in ring 0: report it, tell the grader, end the run.
     fn kernel_fault(frame: &KTrapFrame) -> ! {
+        crate::serial::hold();
         let cr2 = read_cr2();
         report(frame, cr2, "kernel fault");
         let me = percpu::by_cpuid_apic_id();

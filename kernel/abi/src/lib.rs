@@ -38,8 +38,10 @@ pub mod service {
     pub const NT_TEST_ECHO: u32 = 5;
     /// NtTestStatus(NTSTATUS): returns its argument as the status.
     pub const NT_TEST_STATUS: u32 = 6;
-    /// NtTestSetReturn(PVOID Rip): sets the return RIP in the caller's trap
-    /// frame, as NtContinue would (a frame the kernel changed).
+    /// NtTestSetReturn(PVOID Rip, BOOLEAN AlsoRcx): sets the return RIP in the
+    /// caller's trap frame, as NtContinue would (a frame the kernel changed);
+    /// with AlsoRcx, RCX too, so that the frame looks as SYSCALL left it and
+    /// only the address check can stop a SYSRET to it.
     pub const NT_TEST_SET_RETURN: u32 = 7;
     /// NtTestCheckFrame(ULONG64 Pattern, ULONG64 Spins): spins, then checks
     /// that R12..R15 in its trap frame still hold Pattern ^ 0..3 and that the
@@ -151,7 +153,7 @@ pub mod user_test {
     /// Input [iterations, spins]: NtTestCheckFrame with a per-CPU pattern in
     /// R12..R15. Output [good calls, bad status, first bad index or MAX, corrupted registers].
     pub const P_CHECK_FRAME: u64 = 0x43;
-    /// Input [rip]: NtTestSetReturn(rip); should not come back normally.
+    /// Input [rip, also_rcx]: NtTestSetReturn(rip, also_rcx); should not come back normally.
     pub const P_SET_RETURN: u64 = 0x44;
     /// Input [flags]: set these RFLAGS bits, null call. Output [status, RFLAGS after].
     pub const P_FLAGS: u64 = 0x45;

@@ -89,11 +89,17 @@ pub fn nt_test_status(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     args[0] as NtStatus
 }
 
-/// NtTestSetReturn(PVOID Rip): changes where the caller returns to, the
-/// way NtContinue loads a whole context. The exit path must notice that
-/// the frame no longer says what the entry instruction saved.
+/// NtTestSetReturn(PVOID Rip, BOOLEAN AlsoRcx): changes where the caller
+/// returns to, the way NtContinue loads a whole context. The exit path must
+/// notice that the frame no longer says what the entry instruction saved.
+/// With AlsoRcx, RCX gets the same value, as a context that sets every
+/// register would: then only the address check keeps SYSRET away from it
+/// (the CVE-2012-0217 case).
 pub fn nt_test_set_return(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     frame.rip = args[0];
+    if args[1] & 0xff != 0 {
+        frame.rcx = args[0];
+    }
     STATUS_SUCCESS
 }
 

@@ -67,7 +67,7 @@ pub static KI_SERVICE_TABLE: [ServiceEntry; service::COUNT as usize] = [
     ServiceEntry {
         name: "NtTestSetReturn",
         routine: services::nt_test_set_return,
-        arg_count: 1,
+        arg_count: 2,
     },
     ServiceEntry {
         name: "NtTestCheckFrame",

@@ -280,11 +280,14 @@ fn null_call() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let before = exits(c);
         let r = shared(c, P_NULL, &[CALLS])?;
-        if r[0] != CALLS || r[2] != u64::MAX {
+        if r[2] != u64::MAX {
             return Err(format!(
                 "call {} of {CALLS} returned {:#x}, expected STATUS_SUCCESS",
                 r[2], r[1]
             ));
+        }
+        if r[0] != CALLS {
+            return Err(format!("only {} of {CALLS} calls returned", r[0]));
         }
         let sysexits = exits(c)[1] - before[1];
         if sysenter && sysexits < CALLS {
@@ -439,7 +442,26 @@ fn flags() -> Result<String, String> {
                 r[1]
             ));
         }
-        Ok(format!("RFLAGS {:#x} after the call", r[1]))
+        // Inside the kernel they must be gone: SYSENTER clears none of them
+        // (on the int 0x2e fallback the gate clears NT and the stub's cld DF).
+        let must_clear = if intel() {
+            set
+        } else {
+            rflags::NT | rflags::DF
+        };
+        let k = shared(c, P_KERNEL_FLAGS, &[set])?;
+        if k[1] & must_clear != 0 {
+            return Err(format!(
+                "the service ran with RFLAGS {:#x}: {:#x} of NT/AC/DF leaked into the kernel \
+                 (SYSENTER does not clear them; KiFastCallEntry must)",
+                k[1],
+                k[1] & must_clear
+            ));
+        }
+        Ok(format!(
+            "RFLAGS {:#x} after the call, {:#x} in the kernel",
+            r[1], k[1]
+        ))
     }))
 }
 

@@ -65,7 +65,7 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
             }
         }
         P_SET_RETURN => {
-            call(t.set_return, &[input[0]]);
+            call(t.set_return, &[input[0], input[1]]);
             return 0xBAD_0000_0002; // came back to where it called from
         }
         P_FLAGS => {
