@@ -1,5 +1,6 @@
-//! `cargo grader demo`: boot `lab=demo` with the serial port on this
-//! terminal and no timeout; Ctrl-C ends it.
+//! `cargo grader demo`: boot `lab=demo` with the serial port copied to this
+//! terminal as it arrives, and no timeout; Ctrl-C ends it. When QEMU has
+//! exited, the benchmark rows the demo printed become the bench table.
 
 use anyhow::{Context, Result};
 
@@ -7,7 +8,7 @@ use crate::cli::Target;
 use crate::cmdline::{KernelCmdline, Nonce, Program, Selection};
 use crate::paths::Workspace;
 use crate::qemu::{self, BootSpec, Serial};
-use crate::{builder, diagnose, preflight};
+use crate::{bench, builder, diagnose, preflight};
 
 pub fn run(target: Target) -> Result<u8> {
     let ws = Workspace::locate()?;
@@ -46,6 +47,7 @@ pub fn run(target: Target) -> Result<u8> {
     let args = spec.args();
     println!("{}", qemu::display_command(&args));
     println!("(the serial port follows; Ctrl-C ends the demo)");
-    let ending = qemu::run_interactive(&args)?;
+    let (ending, serial) = qemu::run_echoed(&args, &mut std::io::stdout())?;
+    bench::report_demo(&serial, &nonce, &target.machine);
     Ok(diagnose::explain_interactive(&ending, &qemu_log))
 }

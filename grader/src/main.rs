@@ -2,7 +2,7 @@
 //! reads the results the kernel prints on its serial port, and reports
 //! them (PROTOCOL.md is the interface between the two).
 //!
-//! parse (cli) -> run (grade | demo | gdb) -> report, by module:
+//! parse (cli) -> run (grade | demo | gdb | bench) -> report, by module:
 //! - cli: the command line, into a `Mode`
 //! - preflight: QEMU and the Rust target are there, or how to install them
 //! - builder: `cargo build` of the user program and the kernel, with a spinner
@@ -11,8 +11,14 @@
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
 //! - score, report, gradescope: points, the terminal report, results.json
-//! - grade, demo, gdb: the three commands
+//! - bench_table, bench_report, bench_chart: the benchmark's rows and
+//!   derived columns; its table, JSON and CSV; its SVG chart
+//! - grade, demo, gdb, bench: the four commands
 
+mod bench;
+mod bench_chart;
+mod bench_report;
+mod bench_table;
 mod builder;
 mod cli;
 mod cmdline;
@@ -47,6 +53,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Grade(grade) => grade::run(grade),
         Mode::Demo(target) => demo::run(target),
         Mode::Gdb(target, lab) => gdb::run(target, lab),
+        Mode::Bench(b) => bench::run(b),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -56,8 +56,34 @@ pub struct Fault {
     pub hint: Option<String>,
 }
 
-/// One protocol line, parsed.
+/// A `bench` line: one benchmark row, in TSC cycles per operation over
+/// the batches (and over the CPUs when `cpus` > 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchRow {
+    /// `call`, `int2e`, `sysenter` or `syscall`.
+    pub path: String,
+    /// `bare`, `null` or `create_close`.
+    pub kind: String,
+    pub cpus: u32,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Operations per batch (per CPU).
+    pub n: u64,
+    pub batches: u64,
+}
+
+/// A `bench-error` line: a row the kernel could not measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchError {
+    pub path: String,
+    pub kind: String,
+    pub cpus: u32,
+    pub message: String,
+}
+
+/// One protocol line, parsed. (Not `Eq`: bench rows hold `f64`s.)
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Hello {
         lab: String,
@@ -82,11 +108,13 @@ pub enum Event {
     },
     Fault(Fault),
     Info(Fields),
+    Bench(BenchRow),
+    BenchError(BenchError),
     Done,
 }
 
 /// One line of serial output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Line {
     /// Ordinary console output (including lines with a wrong nonce).
     Console(String),
@@ -195,6 +223,8 @@ fn parse_event(body: &str) -> Result<Event, Malformed> {
         }
         "fault" => parse_fault(rest).map(Event::Fault),
         "info" => Ok(Event::Info(Fields::parse(rest))),
+        "bench" => parse_bench(rest).map(Event::Bench),
+        "bench-error" => parse_bench_error(rest).map(Event::BenchError),
         "done" => Ok(Event::Done),
         "" => Err(Malformed("a protocol line without a verb".into())),
         other => Err(Malformed(format!("unknown verb `{other}`"))),
@@ -239,8 +269,88 @@ fn parse_fault(rest: &str) -> Result<Fault, Malformed> {
     })
 }
 
+/// The value of a required `key=`, parsed.
+fn required<T: std::str::FromStr>(fields: &Fields, verb: &str, key: &str) -> Result<T, Malformed> {
+    let value = fields
+        .get(key)
+        .ok_or_else(|| Malformed(format!("`{verb}` without {key}=")))?;
+    value.parse().map_err(|_| {
+        Malformed(format!(
+            "`{verb}` with {key}={value}, which is not a number"
+        ))
+    })
+}
+
+/// `bench path=<p> kind=<k> cpus=<n> median=<c> min=<c> max=<c> n=<n> batches=<b>`,
+/// keys in any order; cycles are decimal, finite, and min ≤ median ≤ max.
+fn parse_bench(rest: &str) -> Result<BenchRow, Malformed> {
+    let fields = Fields::parse(rest);
+    let text = |key: &str| {
+        fields
+            .get(key)
+            .map(str::to_owned)
+            .ok_or_else(|| Malformed(format!("`bench` without {key}=")))
+    };
+    let cycles = |key: &str| -> Result<f64, Malformed> {
+        let value: f64 = required(&fields, "bench", key)?;
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err(Malformed(format!(
+                "`bench` with {key}={value}: cycles must be a finite number ≥ 0"
+            )))
+        }
+    };
+    let row = BenchRow {
+        path: text("path")?,
+        kind: text("kind")?,
+        cpus: required(&fields, "bench", "cpus")?,
+        median: cycles("median")?,
+        min: cycles("min")?,
+        max: cycles("max")?,
+        n: required(&fields, "bench", "n")?,
+        batches: required(&fields, "bench", "batches")?,
+    };
+    if !(row.min <= row.median && row.median <= row.max) {
+        return Err(Malformed(format!(
+            "`bench` with min={} median={} max={}: min ≤ median ≤ max does not hold",
+            row.min, row.median, row.max
+        )));
+    }
+    Ok(row)
+}
+
+/// `bench-error path=<p> kind=<k> cpus=<n> <message to end of line>`.
+fn parse_bench_error(rest: &str) -> Result<BenchError, Malformed> {
+    let mut fields = Fields::default();
+    let mut rest = rest;
+    loop {
+        let (token, after) = word(rest);
+        let known = ["path=", "kind=", "cpus="]
+            .iter()
+            .any(|key| token.starts_with(key));
+        if !known {
+            break;
+        }
+        fields.0.extend(Fields::parse(token).0);
+        rest = after;
+    }
+    let text = |key: &str| {
+        fields
+            .get(key)
+            .map(str::to_owned)
+            .ok_or_else(|| Malformed(format!("`bench-error` without {key}=")))
+    };
+    Ok(BenchError {
+        path: text("path")?,
+        kind: text("kind")?,
+        cpus: required(&fields, "bench-error", "cpus")?,
+        message: rest.trim_end().to_owned(),
+    })
+}
+
 /// A whole boot's serial output, line by line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Transcript {
     pub lines: Vec<Line>,
 }
@@ -322,6 +432,14 @@ fn describe(event: &Event) -> String {
             fault.kind
         ),
         Event::Info(fields) => format!("info {}", join_fields(fields)),
+        Event::Bench(row) => format!(
+            "bench path={} kind={} cpus={} median={} min={} max={} n={} batches={}",
+            row.path, row.kind, row.cpus, row.median, row.min, row.max, row.n, row.batches
+        ),
+        Event::BenchError(e) => format!(
+            "bench-error path={} kind={} cpus={} {}",
+            e.path, e.kind, e.cpus, e.message
+        ),
         Event::Done => "done".into(),
     }
     .trim_end()
@@ -486,6 +604,95 @@ mod tests {
                 matches!(parse_line(line, N), Line::Malformed { .. }),
                 "{line}"
             );
+        }
+    }
+
+    #[test]
+    fn bench_lines() {
+        assert_eq!(
+            ev(
+                "@@syslab 0123456789abcdef bench path=int2e kind=null cpus=2 median=3028.4 \
+                min=2756.7 max=5679.5 n=10000 batches=9"
+            ),
+            Event::Bench(BenchRow {
+                path: "int2e".into(),
+                kind: "null".into(),
+                cpus: 2,
+                median: 3028.4,
+                min: 2756.7,
+                max: 5679.5,
+                n: 10000,
+                batches: 9,
+            })
+        );
+        // Keys in another order, integers for cycles.
+        let Event::Bench(row) = ev(
+            "@@syslab 0123456789abcdef bench batches=1 n=5 max=9 min=7 median=8 cpus=1 kind=bare path=call",
+        ) else {
+            panic!("not bench")
+        };
+        assert_eq!(
+            (row.path.as_str(), row.median, row.batches),
+            ("call", 8.0, 1)
+        );
+        assert_eq!(
+            ev(
+                "@@syslab 0123456789abcdef bench-error path=sysenter kind=create_close cpus=2 \
+                CPU 1: 3 of 10000 operations failed"
+            ),
+            Event::BenchError(BenchError {
+                path: "sysenter".into(),
+                kind: "create_close".into(),
+                cpus: 2,
+                message: "CPU 1: 3 of 10000 operations failed".into(),
+            })
+        );
+        let Event::BenchError(e) =
+            ev("@@syslab 0123456789abcdef bench-error path=call kind=bare cpus=1")
+        else {
+            panic!("not bench-error")
+        };
+        assert_eq!(e.message, "");
+    }
+
+    #[test]
+    fn malformed_bench_lines_say_why() {
+        for (line, why) in [
+            (
+                "bench path=call kind=bare cpus=1 median=1 min=1 max=1 n=1",
+                "without batches=",
+            ),
+            (
+                "bench kind=bare cpus=1 median=1 min=1 max=1 n=1 batches=1",
+                "without path=",
+            ),
+            (
+                "bench path=call kind=bare cpus=one median=1 min=1 max=1 n=1 batches=1",
+                "cpus=one",
+            ),
+            (
+                "bench path=call kind=bare cpus=1 median=x min=1 max=1 n=1 batches=1",
+                "not a number",
+            ),
+            (
+                "bench path=call kind=bare cpus=1 median=NaN min=1 max=1 n=1 batches=1",
+                "finite",
+            ),
+            (
+                "bench path=call kind=bare cpus=1 median=-1 min=-2 max=1 n=1 batches=1",
+                "≥ 0",
+            ),
+            (
+                "bench path=call kind=bare cpus=1 median=5 min=6 max=7 n=1 batches=1",
+                "min ≤ median",
+            ),
+            ("bench-error kind=bare cpus=1 boom", "without path="),
+            ("bench-error path=call kind=bare boom", "without cpus="),
+        ] {
+            match parse_line(&format!("@@syslab {N} {line}"), N) {
+                Line::Malformed { reason, .. } => assert!(reason.contains(why), "{line}: {reason}"),
+                other => panic!("{line} parsed as {other:?}"),
+            }
         }
     }
 

@@ -168,3 +168,55 @@ fn a_triple_fault_is_named_with_its_rip() {
         "the RIP is symbolized:\n{text}"
     );
 }
+
+/// The benchmark's smoke test: a short run writes rows that make sense.
+/// It checks shape and sanity only, never speed.
+#[test]
+fn a_short_benchmark_writes_sane_rows() {
+    if !has_solutions() {
+        return;
+    }
+    let file = temp("bench.json");
+    let (out, text) = grader(&[
+        "bench",
+        "--solutions",
+        "--iterations",
+        "900",
+        "--batches",
+        "3",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{text}");
+    let results = json(&file);
+    for key in ["accel", "profile", "tsc_mhz", "iterations", "rows"] {
+        assert!(results.get(key).is_some(), "the benchmark JSON has {key}");
+    }
+    let rows = results["rows"].as_array().expect("rows[]");
+    let has = |path: &str, kind: &str, cpus: u64| {
+        rows.iter()
+            .any(|r| r["path"] == path && r["kind"] == kind && r["cpus"].as_u64() == Some(cpus))
+    };
+    for path in ["int2e", "sysenter", "syscall"] {
+        for kind in ["bare", "null", "create_close"] {
+            for cpus in [1, 2] {
+                assert!(
+                    has(path, kind, cpus),
+                    "a {path} {kind} row for {cpus} CPU(s)"
+                );
+            }
+        }
+    }
+    assert!(has("call", "bare", 1), "the call/ret floor");
+    for r in rows {
+        let c = &r["cycles_per_call"];
+        let (min, median, max) = (
+            c["min"].as_f64().unwrap(),
+            c["median"].as_f64().unwrap(),
+            c["max"].as_f64().unwrap(),
+        );
+        assert!(min > 0.0 && min <= median && median <= max, "{r}");
+        assert!(r["ns_per_call"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["calls_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}

@@ -1,0 +1,334 @@
+//! `--svg`: the benchmark as a bar chart, drawn with plotters' SVG backend
+//! (no system fonts: the text goes into the SVG as `<text>` elements).
+//!
+//! One group per path and kind, with a bar for 1 CPU and one for 2 CPUs:
+//! the median cycles per operation on a log scale (the rows span 20 to
+//! 30 000 cycles), a whisker from min to max, and the median above it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::bench_table::{CALL, KINDS, PATHS, Run};
+use crate::profile::Accel;
+
+const WIDTH: u32 = 1000;
+const HEIGHT: u32 = 640;
+const FONT: &str = "sans-serif";
+/// Bar colours for 1 and 2 CPUs (matplotlib's first two: they print in grey
+/// too, and read for the common colour blindnesses).
+const SERIES: [(u32, RGBColor, &str); 2] = [
+    (1, RGBColor(31, 119, 180), "1 CPU"),
+    (2, RGBColor(255, 127, 14), "2 CPUs (at once)"),
+];
+/// The width of one bar, in x units (a group is 1 unit wide).
+const BAR: f64 = 0.36;
+/// The extra space between two paths' groups.
+const PATH_GAP: f64 = 0.6;
+
+/// One group of bars: a path and kind at an x position.
+struct Group {
+    path: &'static str,
+    kind: &'static str,
+    x: f64,
+}
+
+/// The groups the run has rows for, in the table's order.
+fn groups(run: &Run) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let mut x = 0.0;
+    let mut previous: Option<&str> = None;
+    let order = std::iter::once((CALL, "bare")).chain(
+        PATHS
+            .iter()
+            .flat_map(|p| KINDS.iter().map(move |k| (*p, *k))),
+    );
+    for (path, kind) in order {
+        if !run
+            .rows
+            .iter()
+            .any(|r| r.measured.path == path && r.measured.kind == kind)
+        {
+            continue;
+        }
+        if let Some(prev) = previous {
+            x += 1.0;
+            if prev != path {
+                x += PATH_GAP;
+            }
+        }
+        previous = Some(path);
+        groups.push(Group { path, kind, x });
+    }
+    groups
+}
+
+/// `26.1k`, `975`, `68.2`: a median short enough to sit above its bar.
+fn short(cycles: f64) -> String {
+    if cycles >= 10_000.0 {
+        format!("{:.1}k", cycles / 1000.0)
+    } else if cycles >= 100.0 {
+        format!("{cycles:.0}")
+    } else {
+        format!("{cycles:.1}")
+    }
+}
+
+/// The powers of ten around `[low, high]`.
+fn decades(low: f64, high: f64) -> (f64, f64) {
+    let low = low.max(1.0);
+    let high = high.max(low * 10.0);
+    (
+        10f64.powf(low.log10().floor()),
+        10f64.powf(high.log10().ceil()),
+    )
+}
+
+fn title(run: &Run) -> String {
+    let m = &run.machine;
+    format!(
+        "syslab bench: {}, {} (-cpu {})",
+        m.profile.label(),
+        m.accel.as_str(),
+        m.profile.cpu_arg(m.accel)
+    )
+}
+
+fn subtitle(run: &Run) -> String {
+    let mut text = format!(
+        "median TSC cycles per operation over {} batches (whiskers: min–max), TSC {:.0} MHz, \
+         {} operations per row",
+        run.batches,
+        run.tsc_mhz(),
+        run.iterations
+    );
+    if run.machine.accel == Accel::Tcg {
+        text.push_str("; TCG: the emulator's cycles, not the CPU's");
+    }
+    text
+}
+
+/// The chart as SVG text.
+pub fn render(run: &Run) -> Result<String> {
+    let mut svg = String::new();
+    draw(run, &mut svg).map_err(|e| anyhow!("{e}"))?;
+    Ok(svg)
+}
+
+pub fn write(path: &Path, run: &Run) -> Result<()> {
+    let svg = render(run).context("cannot draw the benchmark chart")?;
+    std::fs::write(path, svg)
+        .with_context(|| format!("cannot write the benchmark chart to {}", path.display()))
+}
+
+fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
+    let groups = groups(run);
+    if groups.is_empty() {
+        return Err("there are no rows to draw".into());
+    }
+    let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let heading = root.clone();
+    heading.draw(&Text::new(
+        title(run),
+        (WIDTH as i32 / 2, 12),
+        (FONT, 22)
+            .into_font()
+            .style(FontStyle::Bold)
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    heading.draw(&Text::new(
+        subtitle(run),
+        (WIDTH as i32 / 2, 42),
+        (FONT, 13)
+            .into_font()
+            .color(&RGBColor(80, 80, 80))
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    let plot = root.margin(66, 12, 12, 20);
+
+    let low = run
+        .rows
+        .iter()
+        .map(|r| r.measured.min)
+        .fold(f64::INFINITY, f64::min);
+    let high = run.rows.iter().map(|r| r.measured.max).fold(0.0, f64::max);
+    let (y_low, y_high) = decades(low, high * 1.6);
+    let x_last = groups.last().map_or(0.0, |g| g.x);
+
+    let mut chart = ChartBuilder::on(&plot)
+        .x_label_area_size(62)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.6..x_last + 0.6, (y_low..y_high).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc("median TSC cycles per operation (log scale)")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(200, 200, 200))
+        .draw()?;
+
+    // Side by side when both CPU counts have rows, else centred.
+    let both = SERIES
+        .iter()
+        .all(|(cpus, _, _)| run.rows.iter().any(|r| r.measured.cpus == *cpus));
+    for (i, (cpus, colour, label)) in SERIES.into_iter().enumerate() {
+        let offset = match (both, i) {
+            (false, _) => 0.0,
+            (true, 0) => -BAR / 2.0,
+            (true, _) => BAR / 2.0,
+        };
+        let bars: Vec<(f64, &crate::bench_table::Row)> = groups
+            .iter()
+            .filter_map(|g| run.row(g.path, g.kind, cpus).map(|row| (g.x + offset, row)))
+            .collect();
+        if bars.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(bars.iter().map(|(x, row)| {
+                Rectangle::new(
+                    [
+                        (x - BAR / 2.0 + 0.02, y_low),
+                        (x + BAR / 2.0 - 0.02, row.measured.median),
+                    ],
+                    colour.filled(),
+                )
+            }))?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+        // The whiskers: min to max, with caps.
+        let whisker = BLACK.stroke_width(1);
+        let cap = BAR / 5.0;
+        chart.draw_series(bars.iter().flat_map(|(x, row)| {
+            let (lo, hi) = (row.measured.min, row.measured.max);
+            [
+                PathElement::new(vec![(*x, lo), (*x, hi)], whisker),
+                PathElement::new(vec![(x - cap, lo), (x + cap, lo)], whisker),
+                PathElement::new(vec![(x - cap, hi), (x + cap, hi)], whisker),
+            ]
+        }))?;
+        chart.draw_series(bars.iter().map(|(x, row)| {
+            Text::new(
+                short(row.measured.median),
+                (*x, row.measured.max * 1.12),
+                (FONT, 11)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+            )
+        }))?;
+    }
+
+    // The x labels, drawn by hand: each kind under its group, each path
+    // under its kinds, and a line between paths.
+    let kind_style = (FONT, 13)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    let path_style = (FONT, 15)
+        .into_font()
+        .style(FontStyle::Bold)
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for g in &groups {
+        let (px, py) = chart.backend_coord(&(g.x, y_low));
+        root.draw(&Text::new(g.kind, (px, py + 8), kind_style.clone()))?;
+    }
+    let mut start = 0;
+    while start < groups.len() {
+        let path = groups[start].path;
+        let end = groups[start..]
+            .iter()
+            .position(|g| g.path != path)
+            .map_or(groups.len(), |n| start + n);
+        let middle = (groups[start].x + groups[end - 1].x) / 2.0;
+        let (px, py) = chart.backend_coord(&(middle, y_low));
+        let name = if path == CALL {
+            "call (ring-3 floor)"
+        } else {
+            path
+        };
+        root.draw(&Text::new(name, (px, py + 28), path_style.clone()))?;
+        if end < groups.len() {
+            let between = (groups[end - 1].x + groups[end].x) / 2.0;
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(between, y_low), (between, y_high)],
+                RGBColor(170, 170, 170).stroke_width(1),
+            )))?;
+        }
+        start = end;
+    }
+
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(170, 170, 170))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench_table::tests::run;
+
+    #[test]
+    fn the_svg_has_a_title_bars_and_labels() {
+        let svg = render(&run()).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+        assert!(svg.contains("syslab bench: intel, tcg (-cpu qemu64,vendor=GenuineIntel)"));
+        assert!(
+            svg.contains("the emulator&apos;s cycles") || svg.contains("the emulator's cycles")
+        );
+        assert!(svg.contains("median TSC cycles per operation (log scale)"));
+        for text in [
+            "1 CPU",
+            "2 CPUs (at once)",
+            "create_close",
+            "int2e",
+            "syscall",
+        ] {
+            assert!(svg.contains(text), "{text}");
+        }
+        assert!(
+            !svg.contains("sysenter"),
+            "no sysenter rows, no sysenter group"
+        );
+        assert!(svg.matches("<rect").count() >= 10);
+        assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn writes_the_file() {
+        let path = std::env::temp_dir().join(format!("syslab-bench-{}.svg", std::process::id()));
+        write(&path, &run()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("syslab bench"));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn groups_skip_missing_rows_and_space_paths() {
+        let g = groups(&run());
+        let names: Vec<(&str, &str)> = g.iter().map(|g| (g.path, g.kind)).collect();
+        assert_eq!(names[0], ("call", "bare"));
+        assert_eq!(names.len(), 7);
+        assert_eq!(g[1].x, 1.0 + PATH_GAP);
+        assert_eq!(g[2].x, 2.0 + PATH_GAP);
+        assert_eq!(short(26_115.0), "26.1k");
+        assert_eq!(short(975.2), "975");
+        assert_eq!(short(68.24), "68.2");
+        assert_eq!(decades(68.0, 26_000.0), (10.0, 100_000.0));
+    }
+}
