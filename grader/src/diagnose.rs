@@ -461,7 +461,8 @@ pub fn ring3_selftest(fields: &Fields, accel: Accel) -> Option<String> {
 
 fn selftest_phrase(key: &str, value: &str) -> Option<String> {
     let what = match key {
-        "int2e" | "int_2e" | "int0x2e" | "int" => "int 0x2e",
+        "int2e" | "int_2e" | "int0x2e" => "int 0x2e",
+        "int" => "int n through a DPL-3 gate",
         "sysenter" => "sysenter",
         "syscall" => "syscall",
         "int3" => "int3",
