@@ -2,10 +2,11 @@
 //! advertises it, xAPIC MMIO otherwise (QEMU 7.2 under TCG has no x2APIC).
 
 use crate::mm::paging::LAPIC_VIRT;
-use x2apic::lapic::{LocalApic, LocalApicBuilder};
+use core::sync::atomic::{AtomicU64, Ordering};
+use x2apic::lapic::{LocalApic, LocalApicBuilder, TimerDivide, TimerMode};
 
-/// Vectors the LAPIC may raise. The timer stays off; the others are
-/// reported like any unexpected interrupt.
+/// Vectors the LAPIC may raise. The timer is the user-thread watchdog
+/// (thread.rs); the error vector is reported like any unexpected interrupt.
 pub const VECTOR_TIMER: usize = 0xF0;
 /// The IPI that wakes an idle AP from `hlt` when work is posted (smp.rs).
 pub const VECTOR_WAKEUP: u8 = 0xF1;
@@ -70,4 +71,52 @@ pub fn send_wakeup(apic_id: u32) {
 pub fn eoi() {
     // SAFETY: writing EOI only retires the in-service interrupt.
     unsafe { local().end_of_interrupt() };
+}
+
+/// LAPIC timer ticks per millisecond at divide-by-16, measured at boot.
+static TIMER_TICKS_PER_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Measures the LAPIC timer's rate against the (calibrated) TSC. The timer
+/// runs at the bus or core-crystal clock, which CPUID does not give under
+/// QEMU. Boot CPU, once; every CPU's timer runs at the same rate.
+#[cfg(target_os = "none")]
+pub fn calibrate_timer() {
+    let mut lapic = local();
+    // SAFETY: the timer is masked throughout; this only counts.
+    let ticks = unsafe {
+        lapic.disable_timer();
+        lapic.set_timer_mode(TimerMode::OneShot);
+        lapic.set_timer_divide(TimerDivide::Div16);
+        lapic.set_timer_initial(u32::MAX);
+        crate::time::udelay(10_000);
+        let left = lapic.timer_current();
+        lapic.set_timer_initial(0);
+        u32::MAX - left
+    };
+    TIMER_TICKS_PER_MS.store((ticks / 10).max(1) as u64, Ordering::Relaxed);
+}
+
+/// Arms this CPU's watchdog: one timer interrupt after `ms` milliseconds.
+#[cfg(target_os = "none")]
+pub fn arm_watchdog(ms: u64) {
+    let ticks = (ms * TIMER_TICKS_PER_MS.load(Ordering::Relaxed)).clamp(1, u32::MAX as u64) as u32;
+    let mut lapic = local();
+    // SAFETY: a one-shot timer to the watchdog vector, which trap.rs handles.
+    unsafe {
+        lapic.set_timer_mode(TimerMode::OneShot);
+        lapic.set_timer_divide(TimerDivide::Div16);
+        lapic.enable_timer();
+        lapic.set_timer_initial(ticks);
+    }
+}
+
+/// Stops this CPU's watchdog.
+#[cfg(target_os = "none")]
+pub fn disarm_watchdog() {
+    let mut lapic = local();
+    // SAFETY: stopping and masking the timer.
+    unsafe {
+        lapic.set_timer_initial(0);
+        lapic.disable_timer();
+    }
 }

@@ -200,6 +200,7 @@ extern "C" fn bsp_main() -> ! {
     let me = percpu::current();
     idt::load();
     apic::init();
+    apic::calibrate_timer();
     let info = START_INFO.get().expect("kmain_bsp keeps the start info");
     kprintln!(
         "cpu 0: APIC id {}, vendor {}, TSC {} MHz",

@@ -21,7 +21,16 @@ pub struct UserStart {
     pub rsp: u64,
     pub rflags: u64,
     pub args: [u64; 3],
+    /// The watchdog: how long the thread may run before the LAPIC timer
+    /// kills it, in milliseconds (0: no limit, for the benchmark).
+    pub watchdog_ms: u64,
 }
+
+/// The watchdog for user threads, in milliseconds: far above any test's
+/// running time, far below the grader's per-boot timeout, so a thread that
+/// loops in ring 3 costs one test, not the boot. The benchmark sets 0
+/// (none): its batches may run as long as the user asks.
+pub static WATCHDOG_MS: AtomicU64 = AtomicU64::new(8_000);
 
 /// A fault that killed a user thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +92,12 @@ pub fn run_user(start: &UserStart) -> ThreadExit {
     let me = percpu::current();
     // SAFETY: only this CPU touches its thread slot.
     unsafe { *me.thread.get() = Some(Thread { exit: None }) };
+    if start.watchdog_ms != 0 {
+        crate::apic::arm_watchdog(start.watchdog_ms);
+    }
     // SAFETY: the frame holds user selectors, and the user program is mapped.
     unsafe { enter_user(me.runner_rsp.get(), start) };
+    crate::apic::disarm_watchdog();
     // SAFETY: as above; end_current stored the outcome before resuming us.
     let t = unsafe { (*me.thread.get()).take() };
     t.and_then(|t| t.exit)

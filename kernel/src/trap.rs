@@ -120,6 +120,7 @@ pub fn vector_name(vector: u64) -> &'static str {
         0x2E => "int 0x2e",
         ENTRY_SYSENTER => "sysenter",
         ENTRY_SYSCALL => "syscall",
+        0xF0 => "watchdog (the LAPIC timer)",
         32..=255 => "interrupt",
         _ => "reserved",
     }
@@ -250,6 +251,18 @@ mod imp {
         }
         if vector == crate::apic::VECTOR_SPURIOUS as u64 {
             return;
+        }
+        if vector == crate::apic::VECTOR_TIMER as u64 {
+            crate::apic::eoi();
+            if frame.from_user() {
+                report(
+                    frame,
+                    0,
+                    "the watchdog expired: the thread ran too long without leaving ring 3",
+                );
+                crate::thread::kill_current(crate::thread::Fault::from_frame(frame, 0));
+            }
+            return; // a stale expiry after the thread ended
         }
         if frame.from_user() {
             if vector == 3 && crate::thread::is_exit_trap(frame.rip) {

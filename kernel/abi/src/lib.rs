@@ -110,6 +110,8 @@ pub mod user_test {
     pub const INT_2D: u64 = 6;
     /// Write RSP and a few registers to the report page, then exit.
     pub const WHOAMI: u64 = 7;
+    /// Loop forever in ring 3, never entering the kernel.
+    pub const SPIN: u64 = 20;
     /// Return the status words in the report for NtTestStatus(arg).
     pub const INT2E_STATUS: u64 = 10;
     /// Service number `arg` through `int 0x2e`; report the status.

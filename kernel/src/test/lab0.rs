@@ -59,6 +59,12 @@ pub static TESTS: &[Test] = &[
         run: privileged,
     },
     Test {
+        name: "lab0.watchdog",
+        points: 5,
+        description: "a thread that loops in ring 3 is killed by the LAPIC-timer watchdog, with a report",
+        run: watchdog,
+    },
+    Test {
         name: "lab0.nx",
         points: 5,
         description: "ring 3 cannot execute its own stack (NX)",
@@ -315,5 +321,26 @@ fn nx() -> Result<String, String> {
         let exit = super::user::run(c, user_test::JUMP, target);
         expect_pf(&exit, target, PF_PRESENT | PF_USER | PF_FETCH, 0)?;
         Ok(format!("fetch from {target:#x} faulted"))
+    }))
+}
+
+fn watchdog() -> Result<String, String> {
+    const BUDGET_MS: u64 = 300;
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let start = crate::time::rdtsc();
+        let exit = super::user::run_limited(c, user_test::SPIN, 0, &[], BUDGET_MS);
+        let ms = (crate::time::rdtsc() - start) / crate::time::tsc_khz().max(1);
+        match exit {
+            ThreadExit::Killed(f)
+                if f.vector == crate::apic::VECTOR_TIMER as u64 && f.cs & 3 == 3 =>
+            {
+                still_alive(c)?;
+                Ok(format!("killed after {ms} ms (budget {BUDGET_MS} ms)"))
+            }
+            other => Err(format!(
+                "a spinning thread with a {BUDGET_MS} ms watchdog {}",
+                describe(&other)
+            )),
+        }
     }))
 }

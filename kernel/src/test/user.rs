@@ -18,6 +18,19 @@ pub fn run(cpu: &PerCpu, test: u64, arg: u64) -> ThreadExit {
 /// Like [`run`], with `input` in the first words of the report page.
 #[cfg(target_os = "none")]
 pub fn run_with_input(cpu: &PerCpu, test: u64, arg: u64, input: &[u64]) -> ThreadExit {
+    let watchdog = crate::thread::WATCHDOG_MS.load(core::sync::atomic::Ordering::Relaxed);
+    run_limited(cpu, test, arg, input, watchdog)
+}
+
+/// Like [`run_with_input`], with the watchdog set to `watchdog_ms` (0: none).
+#[cfg(target_os = "none")]
+pub fn run_limited(
+    cpu: &PerCpu,
+    test: u64,
+    arg: u64,
+    input: &[u64],
+    watchdog_ms: u64,
+) -> ThreadExit {
     let image = crate::process::image().expect("the user program is loaded before tests run");
     let report = crate::process::report(cpu.cpu);
     *report = syslab_abi::Report::default();
@@ -27,6 +40,7 @@ pub fn run_with_input(cpu: &PerCpu, test: u64, arg: u64, input: &[u64]) -> Threa
         rsp: layout::user_stack_top(cpu.cpu as u64),
         rflags: USER_RFLAGS,
         args: [test, cpu.cpu as u64, arg],
+        watchdog_ms,
     };
     crate::thread::run_user(&start)
 }
