@@ -66,5 +66,7 @@ pub fn debug_trap_fixup(frame: &mut KTrapFrame) -> bool {
 
 /// Takes the "user owed a single-step trap" note of this CPU.
 pub fn take_pending_single_step(me: &PerCpu) -> bool {
-    me.sysenter_single_step.swap(false, Ordering::Relaxed)
+    // Almost always clear: look before the (locked) swap.
+    me.sysenter_single_step.load(Ordering::Relaxed)
+        && me.sysenter_single_step.swap(false, Ordering::Relaxed)
 }
