@@ -10,7 +10,8 @@
 #      headless Chromium, with no console errors, every figure loaded, every
 #      #anchor found. It saves screenshots of the book's figures in
 #      target/book-screenshots/ (gdt, ktrap-frame, sysenter-path, two-cpus,
-#      syscall-swapgs: NAME.png with the page, NAME-figure.png alone).
+#      syscall-swapgs, bench-intel, bench-amd: NAME.png with the page,
+#      NAME-figure.png alone).
 #
 # It assumes these are installed. CI installs them with (versions pinned):
 #   cargo install --locked mdbook@0.5.4

@@ -34,6 +34,8 @@ const SHOTS = [
   { page: 'lab2/shared-user-data.html', figure: 'figures/sysenter-path.svg', name: 'sysenter-path' },
   { page: 'lab2/exercise.html', figure: 'figures/two-cpus.svg', name: 'two-cpus' },
   { page: 'lab3/swapgs.html', figure: 'figures/syscall-swapgs.svg', name: 'syscall-swapgs' },
+  { page: 'benchmark/results.html', figure: 'figures/bench-intel.svg', name: 'bench-intel' },
+  { page: 'benchmark/results.html', figure: 'figures/bench-amd.svg', name: 'bench-amd' },
 ];
 // Pages checked at the same time.
 const PARALLEL = 4;

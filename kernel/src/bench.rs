@@ -57,6 +57,7 @@ mod imp {
     use crate::idt::{Gate, GateType, VECTOR_SYSTEM_SERVICE};
     use crate::msr;
 
+    // ANCHOR: bare_stubs
     // The bare stubs: each returns at once with the instruction that pairs
     // with its entry. They touch no memory and no GS, so they need no swapgs.
     #[unsafe(naked)]
@@ -73,6 +74,7 @@ mod imp {
         // RCX and R11 still hold the user's RIP and RFLAGS.
         core::arch::naked_asm!("sysretq");
     }
+    // ANCHOR_END: bare_stubs
 
     /// Points `path`'s entry at its bare stub on every CPU (`bare = true`),
     /// or back at the student's entry.
