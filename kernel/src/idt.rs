@@ -16,6 +16,8 @@ use crate::gdt::KERNEL_CS;
 
 /// IST slot (1-based) of the double-fault handler's stack.
 pub const IST_DOUBLE_FAULT: u8 = 1;
+/// IST slot of the NMI handler's stack.
+pub const IST_NMI: u8 = 2;
 
 /// The vector of the NT system-service gate.
 pub const VECTOR_SYSTEM_SERVICE: u8 = 0x2E;
@@ -153,6 +155,7 @@ pub fn stub_address(vector: u8) -> u64 {
 pub fn default_gate(vector: u8) -> Gate {
     let (dpl, ist) = match vector {
         3 => (3, 0),                // #BP: the user-thread exit path
+        2 => (0, IST_NMI),          // NMI: may arrive while RSP is the user's
         8 => (0, IST_DOUBLE_FAULT), // #DF: always on a known-good stack
         _ => (0, 0),
     };

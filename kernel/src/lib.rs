@@ -75,7 +75,8 @@ pub fn expected_cpus() -> usize {
 /// an overflow faults instead of overwriting a neighbour.
 const IDLE_STACK_SIZE: u64 = 64 * 1024;
 const KERNEL_STACK_SIZE: u64 = 64 * 1024;
-const DF_STACK_SIZE: u64 = 16 * 1024;
+/// The double-fault and NMI stacks (IST1 and IST2).
+const IST_STACK_SIZE: u64 = 16 * 1024;
 /// Virtual space reserved per CPU in the stack region.
 const CPU_STACK_SLOT: u64 = 256 * 1024;
 // ANCHOR_END: stacks
@@ -96,9 +97,19 @@ pub fn new_cpu_block(cpu: u32, apic_id: u32) -> &'static mut PerCpu {
     let slot = paging::STACKS_BASE + cpu as u64 * CPU_STACK_SLOT;
     let idle = map_stack(&mut space, slot + PAGE_SIZE, IDLE_STACK_SIZE);
     let kernel = map_stack(&mut space, idle.top + PAGE_SIZE, KERNEL_STACK_SIZE);
-    let df = map_stack(&mut space, kernel.top + PAGE_SIZE, DF_STACK_SIZE);
-    assert!(df.top <= slot + CPU_STACK_SLOT);
-    PerCpu::new(cpu, apic_id, idle, kernel, df)
+    let double_fault = map_stack(&mut space, kernel.top + PAGE_SIZE, IST_STACK_SIZE);
+    let nmi = map_stack(&mut space, double_fault.top + PAGE_SIZE, IST_STACK_SIZE);
+    assert!(nmi.top <= slot + CPU_STACK_SLOT);
+    PerCpu::new(
+        cpu,
+        apic_id,
+        percpu::Stacks {
+            idle,
+            kernel,
+            double_fault,
+            nmi,
+        },
+    )
 }
 
 /// Whether this boot uses the code of lab `n` (Lab 2's MSRs are needed in

@@ -31,6 +31,15 @@ impl Stack {
     }
 }
 
+/// A CPU's four stacks, each above an unmapped guard page.
+#[derive(Clone, Copy, Debug)]
+pub struct Stacks {
+    pub idle: Stack,
+    pub kernel: Stack,
+    pub double_fault: Stack,
+    pub nmi: Stack,
+}
+
 /// Counters, readable from any CPU. The exit counters record which return
 /// instruction each system call took, which is how the tests tell a safe
 /// fallback from a lucky return (FACTS.md: QEMU does not fault where
@@ -68,6 +77,9 @@ pub struct PerCpu {
     pub kernel_stack: Stack,
     /// IST1: the double-fault handler's stack.
     pub df_stack: Stack,
+    /// IST2: the NMI handler's stack. An NMI can arrive anywhere, even in
+    /// the two instructions of KiSystemCall64 that run on the user's RSP.
+    pub nmi_stack: Stack,
     /// The runner's stack pointer while a user thread runs (see thread.rs).
     pub runner_rsp: UnsafeCell<u64>,
     /// The user thread running on this CPU, if any (see thread.rs).
@@ -110,23 +122,18 @@ static ONLINE_COUNT: AtomicU32 = AtomicU32::new(0);
 
 impl PerCpu {
     /// Allocates CPU `cpu`'s block with the stacks already mapped.
-    pub fn new(
-        cpu: u32,
-        apic_id: u32,
-        idle: Stack,
-        kernel: Stack,
-        df: Stack,
-    ) -> &'static mut PerCpu {
+    pub fn new(cpu: u32, apic_id: u32, stacks: Stacks) -> &'static mut PerCpu {
         let block = alloc::boxed::Box::leak(alloc::boxed::Box::new(CachePadded::new(PerCpu {
             self_ptr: core::ptr::null(),
-            kernel_stack_top: kernel.top,
+            kernel_stack_top: stacks.kernel.top,
             user_rsp_scratch: UnsafeCell::new(0),
             cpu,
             apic_id,
             state: AtomicU8::new(STARTING),
-            idle_stack: idle,
-            kernel_stack: kernel,
-            df_stack: df,
+            idle_stack: stacks.idle,
+            kernel_stack: stacks.kernel,
+            df_stack: stacks.double_fault,
+            nmi_stack: stacks.nmi,
             runner_rsp: UnsafeCell::new(0),
             thread: UnsafeCell::new(None),
             current_test: AtomicPtr::new(core::ptr::null_mut()),
@@ -138,8 +145,9 @@ impl PerCpu {
         })));
         let ptr: *mut CachePadded<PerCpu> = block;
         block.self_ptr = ptr.cast();
-        block.tss.rsp[0] = kernel.top;
-        block.tss.ist[crate::idt::IST_DOUBLE_FAULT as usize - 1] = df.top;
+        block.tss.rsp[0] = stacks.kernel.top;
+        block.tss.ist[crate::idt::IST_DOUBLE_FAULT as usize - 1] = stacks.double_fault.top;
+        block.tss.ist[crate::idt::IST_NMI as usize - 1] = stacks.nmi.top;
         CPUS[cpu as usize].store(ptr, Ordering::Release);
         block
     }

@@ -31,7 +31,7 @@ pub static TESTS: &[Test] = &[
     Test {
         name: "lab0.guard_pages",
         points: 5,
-        description: "kernel stacks have unmapped guard pages; #DF runs on its own IST stack",
+        description: "kernel stacks have unmapped guard pages; #DF and NMI run on their own IST stacks",
         run: guard_pages,
     },
     Test {
@@ -182,6 +182,7 @@ fn guard_pages() -> Result<String, String> {
             ("idle", c.idle_stack),
             ("kernel", c.kernel_stack),
             ("double-fault", c.df_stack),
+            ("NMI", c.nmi_stack),
         ] {
             if space.translate(s.bottom - 4096).is_some() {
                 return Err(format!(
@@ -193,23 +194,26 @@ fn guard_pages() -> Result<String, String> {
                 return Err(format!("CPU {}: its {what} stack is not mapped", c.cpu));
             }
         }
-        let ist1 = c.tss.ist[0];
-        if !c.df_stack.contains(ist1) {
-            return Err(format!(
-                "CPU {}: IST1 {ist1:#x} is not its double-fault stack",
-                c.cpu
-            ));
+        for (slot, what, stack) in [(1, "double-fault", c.df_stack), (2, "NMI", c.nmi_stack)] {
+            let ist = c.tss.ist[slot - 1];
+            if !stack.contains(ist) {
+                return Err(format!(
+                    "CPU {}: IST{slot} {ist:#x} is not its {what} stack",
+                    c.cpu
+                ));
+            }
         }
     }
-    let df = crate::idt::gate(8);
-    if df.ist() != crate::idt::IST_DOUBLE_FAULT {
-        return Err(format!(
-            "the #DF gate uses IST {}, expected {}",
-            df.ist(),
-            crate::idt::IST_DOUBLE_FAULT
-        ));
+    for (vector, what, want) in [
+        (8, "#DF", crate::idt::IST_DOUBLE_FAULT),
+        (2, "NMI", crate::idt::IST_NMI),
+    ] {
+        let ist = crate::idt::gate(vector).ist();
+        if ist != want {
+            return Err(format!("the {what} gate uses IST {ist}, expected {want}"));
+        }
     }
-    Ok("guard pages unmapped, #DF on IST1".into())
+    Ok("guard pages unmapped, #DF on IST1, NMI on IST2".into())
 }
 
 fn ring3_entry() -> Result<String, String> {
