@@ -14,10 +14,9 @@ use crate::trap::KTrapFrame;
 pub struct Lab1 {
     /// Installs IDT gate 0x2E so that ring 3 reaches `ki_system_service`.
     pub install_int2e_gate: fn(&mut Idt),
-    /// `KiSystemService`: the entry stub behind gate 0x2E.
+    /// `KiSystemService`: the entry stub behind gate 0x2E. (The stubs call
+    /// the student's dispatcher themselves, so it needs no entry here.)
     pub ki_system_service: unsafe extern "C" fn(),
-    /// The system-service dispatcher that every entry stub calls.
-    pub dispatch: extern "C" fn(&mut KTrapFrame),
 }
 
 /// Lab 2: SYSENTER/SYSEXIT.

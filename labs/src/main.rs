@@ -11,7 +11,6 @@ pub static SYSLAB_STUDENT: Student = Student {
     lab1: Lab1 {
         install_int2e_gate: lab1::install_int2e_gate,
         ki_system_service: lab1::KiSystemService,
-        dispatch: lab1::dispatch_system_service,
     },
     lab2: Lab2 {
         check_sysenter_gdt: lab2::check_sysenter_gdt,
