@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::bench_report::{self, Styles};
 use crate::bench_table::Run;
@@ -126,7 +126,7 @@ fn boot(b: &Bench, ws: &Workspace, images: &Images, symbols: Option<&Symbolizer>
     let spinner = if b.verbose {
         ProgressBar::hidden()
     } else {
-        bench_spinner(format!("benchmarking ({machine})"))
+        crate::report::spinner(format!("benchmarking ({machine})"))
     };
     // The spinner counts the rows as the kernel prints them.
     let row_tag = format!("{TAG} {} bench ", nonce.as_str());
@@ -185,50 +185,19 @@ fn boot(b: &Bench, ws: &Workspace, images: &Images, symbols: Option<&Symbolizer>
     })
 }
 
-/// As grading does: boot again without `-no-reboot` and stop once QEMU has
-/// logged every CPU's registers at the reset.
+/// As grading does: boot again without `-no-reboot` for the registers.
 fn record_triple_fault(
     first: &BootSpec<'_>,
     ws: &Workspace,
     b: &Bench,
 ) -> Result<Vec<diagnose::CpuAtReset>, String> {
     let machine = &b.target.machine;
-    let qemu_log = log_path(ws, machine, "-reset", "qemu");
-    let serial_log = log_path(ws, machine, "-reset", "serial");
-    fresh_file(&qemu_log).map_err(|e| format!("{e:#}"))?;
-    fresh_file(&serial_log).map_err(|e| format!("{e:#}"))?;
-    let spec = BootSpec {
-        serial: Serial::File(serial_log),
-        qemu_log: &qemu_log,
-        reboot: true,
-        ..first.clone()
-    };
-    let args = spec.args();
-    if b.verbose {
-        eprintln!(
-            "bench: triple fault; booting again without -no-reboot to record the registers: {}",
-            qemu::display_command(&args)
-        );
-    }
-    let cpus = machine.smp;
-    let mut complete = || diagnose::triple_fault_dump_complete(&read_lossy(&qemu_log), cpus);
-    qemu::run_captured(
-        &args,
-        Duration::from_secs(b.timeout_secs),
-        Some(&mut complete),
-    )
-    .map_err(|e| format!("{e:#}"))?;
-    let found = diagnose::cpus_at_triple_fault(&read_lossy(&qemu_log));
-    if found.is_empty() {
-        Err(format!(
-            "a second boot, run without -no-reboot to record the registers, did not triple-fault \
-             within {} s; see {}",
-            b.timeout_secs,
-            show(&qemu_log).display()
-        ))
-    } else {
-        Ok(found)
-    }
+    let logs = (
+        log_path(ws, machine, "-reset", "qemu"),
+        log_path(ws, machine, "-reset", "serial"),
+    );
+    let verbose = b.verbose.then_some("bench");
+    crate::runner::record_triple_fault(first, logs, machine.smp, b.timeout_secs, verbose)
 }
 
 /// Remarks on a benchmark boot: malformed lines, missing CPUs, fewer
@@ -362,17 +331,6 @@ pub fn report_demo(serial: &[u8], nonce: &Nonce, machine: &Machine) {
         }
         Err(why) => eprintln!("no benchmark table: {why}"),
     }
-}
-
-fn bench_spinner(message: String) -> ProgressBar {
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(
-        ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    spinner.set_message(message);
-    spinner.enable_steady_tick(Duration::from_millis(100));
-    spinner
 }
 
 #[cfg(test)]

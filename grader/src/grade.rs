@@ -1,10 +1,9 @@
 //! `cargo grader [LAB ...]`: check the tools, build, grade each lab, report.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cli::Grade;
 use crate::exit;
@@ -39,7 +38,7 @@ pub fn run(g: Grade) -> Result<u8> {
         let spinner = if g.verbose {
             ProgressBar::hidden()
         } else {
-            lab_spinner(format!("grading {lab} ({})", g.target.machine))
+            crate::report::spinner(format!("grading {lab} ({})", g.target.machine))
         };
         let scored = runner::grade_lab(lab, &settings);
         let mut scored = scored?;
@@ -80,15 +79,4 @@ pub fn load_symbols(kernel: &std::path::Path, ws: &Workspace) -> Option<Symboliz
             None
         }
     }
-}
-
-fn lab_spinner(message: String) -> ProgressBar {
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(
-        ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    spinner.set_message(message);
-    spinner.enable_steady_tick(Duration::from_millis(100));
-    spinner
 }

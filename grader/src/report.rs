@@ -110,6 +110,18 @@ pub fn write_error(out: &mut dyn Write, err: &anyhow::Error, colour: bool) -> io
     Ok(())
 }
 
+/// The spinner shown while a lab or the benchmark runs.
+pub fn spinner(message: String) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    spinner.set_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    spinner
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

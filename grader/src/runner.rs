@@ -235,8 +235,20 @@ fn run_boot(
     }
     let transcript = Transcript::parse(&serial, nonce.as_str());
     let end = diagnose::classify(&finished, &transcript, &read_lossy(&qemu_log));
-    let triple_fault_dump =
-        (end == BootEnd::TripleFault).then(|| record_triple_fault(&spec, lab, number, s));
+    let triple_fault_dump = (end == BootEnd::TripleFault).then(|| {
+        let logs = (
+            log_path(s, lab, number, "-reset", "qemu"),
+            log_path(s, lab, number, "-reset", "serial"),
+        );
+        let what = format!("{lab} boot {number}");
+        record_triple_fault(
+            &spec,
+            logs,
+            s.machine.smp,
+            s.timeout_secs,
+            s.verbose.then_some(what.as_str()),
+        )
+    });
     let serial_shown = show(&serial_log);
     let qemu_shown = show(&qemu_log);
     let diagnostic = diagnose::describe(
@@ -261,14 +273,15 @@ fn run_boot(
 /// letting the machine reset, and stops QEMU as soon as its log holds the
 /// register dump of every CPU after `Triple fault`. With `-no-reboot`,
 /// QEMU exits without logging any registers (fixtures/ has both logs).
-fn record_triple_fault(
+/// Grading and the benchmark both use it; `what` names the boot in `-v` output.
+pub fn record_triple_fault(
     first: &BootSpec<'_>,
-    lab: Lab,
-    number: u32,
-    s: &Settings<'_>,
+    logs: (PathBuf, PathBuf),
+    cpus: u32,
+    timeout_secs: u64,
+    verbose: Option<&str>,
 ) -> Result<Vec<diagnose::CpuAtReset>, String> {
-    let qemu_log = log_path(s, lab, number, "-reset", "qemu");
-    let serial_log = log_path(s, lab, number, "-reset", "serial");
+    let (qemu_log, serial_log) = logs;
     fresh_file(&qemu_log).map_err(|e| format!("{e:#}"))?;
     fresh_file(&serial_log).map_err(|e| format!("{e:#}"))?;
     let spec = BootSpec {
@@ -278,18 +291,16 @@ fn record_triple_fault(
         ..first.clone()
     };
     let args = spec.args();
-    if s.verbose {
+    if let Some(what) = verbose {
         eprintln!(
-            "{lab} boot {number}: triple fault; booting again without -no-reboot to record the \
-             registers: {}",
+            "{what}: triple fault; booting again without -no-reboot to record the registers: {}",
             qemu::display_command(&args)
         );
     }
-    let cpus = s.machine.smp;
     let mut complete = || diagnose::triple_fault_dump_complete(&read_lossy(&qemu_log), cpus);
     qemu::run_captured(
         &args,
-        Duration::from_secs(s.timeout_secs),
+        Duration::from_secs(timeout_secs),
         Some(&mut complete),
     )
     .map_err(|e| format!("{e:#}"))?;
@@ -297,8 +308,7 @@ fn record_triple_fault(
     if found.is_empty() {
         Err(format!(
             "a second boot, run without -no-reboot to record the registers, did not triple-fault \
-             within {} s; see {}",
-            s.timeout_secs,
+             within {timeout_secs} s; see {}",
             show(&qemu_log).display()
         ))
     } else {
