@@ -26,19 +26,29 @@ macro_rules! t {
     };
 }
 
+// Tests that both profiles run.
+const GDT_RULE: Test = t!(
+    "lab2.gdt_rule",
+    5,
+    gdt_rule,
+    "the student's GDT rule check accepts the kernel's GDT and rejects broken ones"
+);
+const MSRS: Test = t!(
+    "lab2.msrs",
+    10,
+    msrs,
+    "rdmsr 174/175/176 on each CPU: same CS and EIP, each ESP in that CPU's own stack"
+);
+const FLAGS: Test = t!(
+    "lab2.flags",
+    5,
+    flags,
+    "NT, AC and DF set on entry: cleared in the kernel, and the user gets them back"
+);
+
 pub static INTEL: &[Test] = &[
-    t!(
-        "lab2.gdt_rule",
-        5,
-        gdt_rule,
-        "the student's GDT rule check accepts the kernel's GDT and rejects broken ones"
-    ),
-    t!(
-        "lab2.msrs",
-        10,
-        msrs,
-        "rdmsr 174/175/176 on each CPU: same CS and EIP, each ESP in that CPU's own stack"
-    ),
+    GDT_RULE,
+    MSRS,
     t!(
         "lab2.stub_choice",
         5,
@@ -81,12 +91,7 @@ pub static INTEL: &[Test] = &[
         bad_return,
         "a non-canonical or kernel return address takes the iretq fallback"
     ),
-    t!(
-        "lab2.flags",
-        5,
-        flags,
-        "NT, AC and DF set on entry: the kernel survives and the user gets its flags back"
-    ),
+    FLAGS,
     t!(
         "lab2.single_step",
         5,
@@ -96,18 +101,8 @@ pub static INTEL: &[Test] = &[
 ];
 
 pub static AMD: &[Test] = &[
-    t!(
-        "lab2.gdt_rule",
-        5,
-        gdt_rule,
-        "the student's GDT rule check accepts the kernel's GDT and rejects broken ones"
-    ),
-    t!(
-        "lab2.msrs",
-        10,
-        msrs,
-        "rdmsr 174/175/176 on each CPU: same CS and EIP, each ESP in that CPU's own stack"
-    ),
+    GDT_RULE,
+    MSRS,
     t!(
         "lab2.stub_choice",
         5,
@@ -138,12 +133,7 @@ pub static AMD: &[Test] = &[
         smp_stress,
         "both CPUs at once through the fallback stub"
     ),
-    t!(
-        "lab2.flags",
-        5,
-        flags,
-        "NT, AC and DF set on entry: the kernel survives and the user gets its flags back"
-    ),
+    FLAGS,
 ];
 
 /// Whether this CPU runs SYSENTER in 64-bit mode.
