@@ -123,7 +123,14 @@ fn cargo_build(
     let color = std::io::stderr().is_terminal();
     let mut args: Vec<String> = vec!["build".into(), "--release".into()];
     if let Some(manifest) = manifest {
-        args.extend(["--manifest-path".into(), manifest.display().to_string()]);
+        // Into the root's target/ too: the kernel library and its
+        // dependencies are then built once for both workspaces.
+        args.extend([
+            "--manifest-path".into(),
+            manifest.display().to_string(),
+            "--target-dir".into(),
+            ws.target.display().to_string(),
+        ]);
     }
     args.extend([
         "-p".into(),
@@ -234,15 +241,8 @@ fn cargo_build(
         return Err(anyhow!("`{shown}` failed ({status})")
             .context("the kernel did not build; the compiler's errors are above"));
     }
-    // Where cargo puts it when the JSON did not say (a package with its
-    // own workspace has its own target/ unless CARGO_TARGET_DIR is set).
-    let target_dir = match manifest.and_then(Path::parent) {
-        Some(dir) if std::env::var_os("CARGO_TARGET_DIR").is_none() => {
-            ws.root.join(dir).join("target")
-        }
-        _ => ws.target.clone(),
-    };
-    let path = executable.unwrap_or_else(|| default_executable(&target_dir, package));
+    // Where cargo puts it when the JSON did not say.
+    let path = executable.unwrap_or_else(|| default_executable(&ws.target, package));
     if !path.is_file() {
         bail!(
             "`{shown}` succeeded but {} is not there; does the package have a binary named \
