@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -20,7 +20,7 @@ use crate::builder::Images;
 use crate::cli::Bench;
 use crate::cmdline::Nonce;
 use crate::diagnose::{self, BootEnd, Context};
-use crate::paths::{Workspace, show};
+use crate::paths::{Workspace, fresh_file, read_lossy, show};
 use crate::profile::{Accel, Machine};
 use crate::protocol::{Event, Line, TAG, Transcript};
 use crate::qemu::{self, BootSpec, Serial};
@@ -74,21 +74,6 @@ fn log_path(ws: &Workspace, machine: &Machine, suffix: &str, kind: &str) -> Path
         machine.profile.file_label(),
         machine.accel.as_str()
     ))
-}
-
-fn fresh_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(err).with_context(|| format!("cannot remove the old log {}", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }
 
 fn boot(b: &Bench, ws: &Workspace, images: &Images, symbols: Option<&Symbolizer>) -> Result<Boot> {

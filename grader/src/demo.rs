@@ -2,7 +2,7 @@
 //! terminal as it arrives, and no timeout; Ctrl-C ends it. When QEMU has
 //! exited, the benchmark rows the demo printed become the bench table.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::Target;
 use crate::cmdline::{KernelCmdline, Nonce, Program, Selection};
@@ -16,15 +16,11 @@ pub fn run(target: Target) -> Result<u8> {
     preflight::check_target(&ws.root)?;
     let images = builder::build(&ws, target.variant)?;
 
-    let logs = ws.logs_dir();
-    std::fs::create_dir_all(&logs)
-        .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
-    let qemu_log = logs.join(format!(
+    let qemu_log = ws.fresh_log(&format!(
         "demo-{}-{}.qemu.log",
         target.machine.profile.file_label(),
         target.machine.accel.as_str()
-    ));
-    let _ = std::fs::remove_file(&qemu_log);
+    ))?;
     let nonce = Nonce::fresh();
     let spec = BootSpec {
         kernel: &images.kernel,

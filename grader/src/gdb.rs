@@ -62,15 +62,11 @@ pub fn run(target: Target, lab: Lab) -> Result<u8> {
     std::fs::write(&script_path, script(&images.kernel, port, lab))
         .with_context(|| format!("cannot write {}", script_path.display()))?;
 
-    let logs = ws.logs_dir();
-    std::fs::create_dir_all(&logs)
-        .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
-    let qemu_log = logs.join(format!(
+    let qemu_log = ws.fresh_log(&format!(
         "{lab}-{}-{}-gdb.qemu.log",
         target.machine.profile.file_label(),
         target.machine.accel.as_str()
-    ));
-    let _ = std::fs::remove_file(&qemu_log);
+    ))?;
     let nonce = Nonce::fresh();
     let spec = BootSpec {
         kernel: &images.kernel,

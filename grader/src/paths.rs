@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -51,6 +51,16 @@ impl Workspace {
         self.target.join("syslab").join("logs")
     }
 
+    /// `logs_dir()/name`, with the directory made and any old file removed.
+    pub fn fresh_log(&self, name: &str) -> Result<PathBuf> {
+        let logs = self.logs_dir();
+        std::fs::create_dir_all(&logs)
+            .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
+        let path = logs.join(name);
+        fresh_file(&path)?;
+        Ok(path)
+    }
+
     /// `target/syslab/gdb`: the scripts `cargo grader gdb` writes.
     pub fn gdb_dir(&self) -> PathBuf {
         self.target.join("syslab").join("gdb")
@@ -64,4 +74,21 @@ pub fn show(path: &Path) -> PathBuf {
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf())
+}
+
+/// Removes an old log so that a boot starts with an empty one.
+pub fn fresh_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("cannot remove the old log {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A log's text, lossily decoded; empty if it cannot be read.
+pub fn read_lossy(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }

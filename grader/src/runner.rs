@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use crate::builder::Images;
 use crate::cmdline::{Inject, KernelCmdline, Lab, Nonce, Program, Selection};
 use crate::diagnose::{self, BootEnd, Context};
-use crate::paths::{Workspace, show};
+use crate::paths::{Workspace, fresh_file, read_lossy, show};
 use crate::profile::{Accel, Machine};
 use crate::protocol::{Event, Line, Transcript};
 use crate::qemu::{self, BootSpec, Serial};
@@ -170,21 +170,6 @@ fn log_path(s: &Settings<'_>, lab: Lab, number: u32, suffix: &str, kind: &str) -
         s.machine.profile.file_label(),
         s.machine.accel.as_str()
     ))
-}
-
-fn fresh_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(err).with_context(|| format!("cannot remove the old log {}", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn read_lossy(path: &Path) -> String {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
 }
 
 fn run_boot(
