@@ -11,14 +11,11 @@
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
 //! - score, report, gradescope: points, the terminal report, results.json
-//! - bench_table, bench_report, bench_chart: the benchmark's rows and
-//!   derived columns; its table, JSON and CSV; its SVG chart
+//! - bench/: the benchmark command; its rows and derived columns (table),
+//!   its table, JSON and CSV (report) and its SVG chart (chart)
 //! - grade, demo, gdb, bench: the four commands
 
 mod bench;
-mod bench_chart;
-mod bench_report;
-mod bench_table;
 mod builder;
 mod cli;
 mod cmdline;

@@ -1,5 +1,5 @@
 //! The benchmark's reports: the terminal table with its header and the
-//! targets, `--json` and `--csv`. (The chart is bench_chart.rs.)
+//! targets, `--json` and `--csv`. (The chart is chart.rs.)
 //!
 //! ```text
 //! == bench (intel, tcg, -smp 2) ==
@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use console::Style;
 use serde::Serialize;
 
-use crate::bench_table::{CALL, Goal, INT2E, Row, Run, SEED_COUNT, measured_paths};
+use crate::bench::table::{CALL, Goal, INT2E, Row, Run, SEED_COUNT, measured_paths};
 use crate::profile::Accel;
 
 /// Colours, or none when the output is not a terminal.
@@ -467,7 +467,7 @@ pub fn write_csv(path: &Path, run: &Run) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_table::tests::run;
+    use crate::bench::table::tests::run;
     use crate::profile::Profile;
     use serde_json::Value;
 

@@ -3,8 +3,8 @@
 //! table, and as JSON, CSV and an SVG chart when asked.
 //!
 //! parse (cli) -> run (this module: one boot, diagnosed like a graded one)
-//! -> report (bench_table: the numbers; bench_report: table, JSON, CSV;
-//! bench_chart: SVG).
+//! -> report (table.rs: the numbers; report.rs: table, JSON, CSV;
+//! chart.rs: SVG).
 
 use std::fmt;
 use std::io::Write;
@@ -14,8 +14,6 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use indicatif::ProgressBar;
 
-use crate::bench_report::{self, Styles};
-use crate::bench_table::Run;
 use crate::builder::Images;
 use crate::cli::Bench;
 use crate::cmdline::Nonce;
@@ -25,7 +23,13 @@ use crate::profile::{Accel, Machine};
 use crate::protocol::{Event, Line, TAG, Transcript};
 use crate::qemu::{self, BootSpec, Serial};
 use crate::symbolize::Symbolizer;
-use crate::{bench_chart, builder, exit, grade, preflight};
+use crate::{builder, exit, grade, preflight};
+use report::Styles;
+use table::Run;
+
+mod chart;
+mod report;
+pub mod table;
 
 /// The kernel command line of a benchmark boot (PROTOCOL.md, "Kernel
 /// command line"): `lab=bench` and the benchmark's two numbers.
@@ -250,7 +254,7 @@ fn report(b: &Bench, boot: &Boot) -> Result<u8> {
                 Some(diagnostic) => format!("the benchmark did not run: {diagnostic}"),
                 None => format!("the benchmark did not run: {why}"),
             };
-            bench_report::write_failure(&mut out, &text, &styles).context(write_failed)?;
+            report::write_failure(&mut out, &text, &styles).context(write_failed)?;
             return Ok(exit::NOT_FULL_MARKS);
         }
     };
@@ -262,12 +266,12 @@ fn report(b: &Bench, boot: &Boot) -> Result<u8> {
     }
     let notes = notes(&boot.transcript, &run, b);
     run.notes.extend(notes);
-    bench_report::write(&mut out, &run, &styles).context(write_failed)?;
+    report::write(&mut out, &run, &styles).context(write_failed)?;
 
     if let Some(diagnostic) = &boot.diagnostic {
         writeln!(out).context(write_failed)?;
         let text = format!("the benchmark did not finish: {diagnostic}");
-        bench_report::write_failure(&mut out, &text, &styles).context(write_failed)?;
+        report::write_failure(&mut out, &text, &styles).context(write_failed)?;
         if b.json.is_some() || b.csv.is_some() || b.svg.is_some() {
             eprintln!("no files written: the run did not finish");
         }
@@ -280,15 +284,15 @@ fn report(b: &Bench, boot: &Boot) -> Result<u8> {
         eprintln!("no files written: the kernel measured no rows");
     } else {
         if let Some(path) = &b.json {
-            bench_report::write_json(path, &run)?;
+            report::write_json(path, &run)?;
             eprintln!("wrote the benchmark JSON to {}", show(path).display());
         }
         if let Some(path) = &b.csv {
-            bench_report::write_csv(path, &run)?;
+            report::write_csv(path, &run)?;
             eprintln!("wrote the benchmark CSV to {}", show(path).display());
         }
         if let Some(path) = &b.svg {
-            bench_chart::write(path, &run)?;
+            chart::write(path, &run)?;
             eprintln!("wrote the benchmark chart to {}", show(path).display());
         }
     }
@@ -312,7 +316,7 @@ pub fn report_demo(serial: &[u8], nonce: &Nonce, machine: &Machine) {
     match Run::from_transcript(&transcript, machine) {
         Ok(run) => {
             let _ = writeln!(out);
-            let _ = bench_report::write(&mut out, &run, &Styles::for_stdout());
+            let _ = report::write(&mut out, &run, &Styles::for_stdout());
         }
         Err(why) => eprintln!("no benchmark table: {why}"),
     }

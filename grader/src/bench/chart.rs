@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::bench_table::{CALL, KINDS, PATHS, Run};
+use crate::bench::table::{CALL, KINDS, PATHS, Run};
 use crate::profile::Accel;
 
 const WIDTH: u32 = 1000;
@@ -185,7 +185,7 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
             (true, 0) => -BAR / 2.0,
             (true, _) => BAR / 2.0,
         };
-        let bars: Vec<(f64, &crate::bench_table::Row)> = groups
+        let bars: Vec<(f64, &crate::bench::table::Row)> = groups
             .iter()
             .filter_map(|g| run.row(g.path, g.kind, cpus).map(|row| (g.x + offset, row)))
             .collect();
@@ -281,7 +281,7 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_table::tests::run;
+    use crate::bench::table::tests::run;
 
     #[test]
     fn the_svg_has_a_title_bars_and_labels() {
