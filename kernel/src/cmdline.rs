@@ -12,12 +12,16 @@ pub enum Inject {
     TripleFault,
 }
 
+use crate::os::Os;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cmdline<'a> {
     /// Stamped on every protocol line so that stray output cannot fake a result.
     pub nonce: &'a str,
-    /// `lab0`..`lab3`, or `demo`.
+    /// `lab0`..`lab3`, `bench`, or `kd` (the `kd>` prompt; `demo` is its old name).
     pub lab: &'a str,
+    /// `os=2000` or `os=xp` (the default): see os.rs.
+    pub os: Os,
     /// `all`, or a comma-separated list of test names.
     pub tests: &'a str,
     /// The grader's CPU profile name, for the record.
@@ -37,6 +41,7 @@ impl<'a> Cmdline<'a> {
         let mut c = Cmdline {
             nonce: "0",
             lab: "lab0",
+            os: Os::WindowsXp,
             tests: "all",
             profile: "unknown",
             accel: "tcg",
@@ -52,6 +57,7 @@ impl<'a> Cmdline<'a> {
             match key {
                 "nonce" => c.nonce = value,
                 "lab" => c.lab = value,
+                "os" => c.os = Os::parse(value).unwrap_or(c.os),
                 "tests" => c.tests = value,
                 "profile" => c.profile = value,
                 "accel" => c.accel = value,
@@ -104,6 +110,9 @@ mod tests {
         assert!(c.selects("lab1.b"));
         assert!(!c.selects("lab1.c"));
         assert!(!c.selects("lab1"));
+        assert_eq!(c.os, Os::WindowsXp, "xp unless asked");
+        assert_eq!(Cmdline::parse("lab=kd os=2000").os, Os::Windows2000);
+        assert_eq!(Cmdline::parse("os=95").os, Os::WindowsXp);
     }
 
     #[test]
