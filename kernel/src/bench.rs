@@ -48,7 +48,7 @@ impl Samples {
 }
 
 #[cfg(target_os = "none")]
-pub use imp::run;
+pub use imp::{run, time_on};
 
 #[cfg(target_os = "none")]
 mod imp {
@@ -114,11 +114,19 @@ mod imp {
         }
     }
 
-    /// Runs one batch of `n` operations on each of the first `cpus` CPUs at
-    /// once; returns cycles per operation for each CPU that ran.
-    fn batch(path: u64, kind: u64, n: u64, cpus: u32) -> Result<Vec<f64>, alloc::string::String> {
+    // ANCHOR: time_on
+    /// Runs `n` operations of `kind` (`BENCH_*`) through `path` in ring 3 on
+    /// every online CPU that `on` picks, all at once, and returns each one's
+    /// TSC ticks. The benchmark's rows and the `kd>` prompt's `bench` both
+    /// time through this.
+    pub fn time_on(
+        path: u64,
+        kind: u64,
+        n: u64,
+        on: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Result<Vec<(u32, u64)>, alloc::string::String> {
         let results = crate::test::user::on_each_cpu(|c: &PerCpu| {
-            if c.cpu >= cpus {
+            if !on(c.cpu) {
                 return None;
             }
             let exit = crate::test::user::run_with_input(c, BENCH, path, &[kind, n]);
@@ -141,9 +149,17 @@ mod imp {
                     "CPU {cpu}: {failures} of {n} operations failed"
                 ));
             }
-            out.push(ticks as f64 / n as f64);
+            out.push((cpu, ticks));
         }
         Ok(out)
+    }
+    // ANCHOR_END: time_on
+
+    /// Runs one batch of `n` operations on each of the first `cpus` CPUs at
+    /// once; returns cycles per operation for each CPU that ran.
+    fn batch(path: u64, kind: u64, n: u64, cpus: u32) -> Result<Vec<f64>, alloc::string::String> {
+        let ticks = time_on(path, kind, n, &|cpu| cpu < cpus)?;
+        Ok(ticks.iter().map(|&(_, t)| t as f64 / n as f64).collect())
     }
 
     /// Runs every row and ends the run.

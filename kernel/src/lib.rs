@@ -18,11 +18,14 @@ pub mod apic;
 pub mod arch;
 pub mod bench;
 pub mod cmdline;
+pub mod fw_cfg;
 pub mod gdt;
 pub mod idt;
+pub mod kd;
 pub mod mm;
 pub mod msr;
 pub mod ob;
+pub mod os;
 pub mod percpu;
 pub mod process;
 pub mod pvh;
@@ -63,6 +66,11 @@ pub fn cmdline() -> &'static Cmdline<'static> {
 /// The address space every CPU runs in.
 pub fn kernel_space() -> spin::MutexGuard<'static, AddressSpace> {
     KERNEL_SPACE.get().expect("paging is set up at boot").lock()
+}
+
+/// The PVH start info QEMU passed (the boot modules are in it).
+pub fn start_info() -> Option<&'static pvh::StartInfo> {
+    START_INFO.get().copied()
 }
 
 /// How many CPUs the MADT listed.
@@ -129,7 +137,9 @@ pub fn uses_lab(n: u32) -> bool {
 #[cfg(target_os = "none")]
 pub fn cpu_setup_hooks(me: &'static PerCpu) {
     let student = student::student();
-    if uses_lab(2) {
+    // Windows 2000 wrote no fast-call MSR (os.rs).
+    let fast_calls = os::current().programs_fast_call_msrs();
+    if uses_lab(2) && fast_calls {
         // The selector rule, on this CPU's own GDT, before the MSRs rely on it.
         if let Err(e) = (student.lab2.check_sysenter_gdt)(&me.gdt.0, gdt::KERNEL_CS) {
             kprintln!(
@@ -139,7 +149,7 @@ pub fn cpu_setup_hooks(me: &'static PerCpu) {
         }
         (student.lab2.program_sysenter_msrs)(me);
     }
-    if uses_lab(3) {
+    if uses_lab(3) && fast_calls {
         (student.lab3.program_syscall_msrs)(me);
     }
 }
@@ -266,7 +276,7 @@ extern "C" fn bsp_main() -> ! {
     // After the self-test, which borrows the MSRs. The APs did theirs as
     // they came up.
     cpu_setup_hooks(me);
-    if uses_lab(2) {
+    if uses_lab(2) && os::current().has_system_call_stub() {
         let stub = shared_user_data::install(&mut kernel_space(), uses_lab(3));
         if stub == shared_user_data::StubKind::Int2e {
             syscall::int2e::install(); // the fallback stub needs gate 0x2E
@@ -286,26 +296,9 @@ extern "C" fn bsp_main() -> ! {
             syscall::int2e::install();
             bench::run(c.iterations, c.batches)
         }
-        "demo" => demo(),
+        "kd" | "demo" => kd::run(),
         _ => test::run(c),
     }
-}
-
-/// The instructor's demo: what the CPUs hold, then the benchmark.
-#[cfg(target_os = "none")]
-fn demo() -> ! {
-    kprintln!("\n== Each CPU's SYSENTER MSRs (the seed's rdmsr experiment) ==");
-    for (cpu, [cs, esp, eip]) in
-        test::user::on_each_cpu(|_: &PerCpu| syscall::sysenter::read_msrs())
-    {
-        kprintln!(
-            "CPU {cpu}: rdmsr 174 = {cs:#010x}  rdmsr 175 = {esp:#018x}  rdmsr 176 = {eip:#018x}"
-        );
-    }
-    kprintln!("\n== The benchmark (cycles per call: median [min, max]) ==");
-    syscall::int2e::install();
-    let c = cmdline();
-    bench::run(c.iterations.min(30_000), c.batches)
 }
 
 #[cfg(all(target_os = "none", not(test)))]

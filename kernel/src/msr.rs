@@ -55,3 +55,70 @@ pub unsafe fn read(msr: u32) -> u64 {
 pub unsafe fn write(msr: u32, value: u64) {
     unsafe { x86::msr::wrmsr(msr, value) }
 }
+
+/// IA32_BIOS_SIGN_ID: the microcode update signature in bits 63:32.
+pub const IA32_BIOS_SIGN_ID: u32 = 0x8B;
+
+#[cfg(target_os = "none")]
+mod checked {
+    // ANCHOR: read_checked
+    /// RDMSR of `msr` into `*out`; returns 0, or 1 if RDMSR raised #GP
+    /// (no such MSR on this CPU). Only the `rdmsr` at `msr_read_insn` may
+    /// fault: trap.rs resumes a #GP there at `msr_read_fixup`.
+    #[unsafe(naked)]
+    pub unsafe extern "C" fn read(msr: u32, out: *mut u64) -> u64 {
+        core::arch::naked_asm!(
+            "mov ecx, edi", // RDMSR takes the MSR number in ECX
+            ".global msr_read_insn",
+            "msr_read_insn:",
+            "rdmsr", // EDX:EAX = the MSR
+            "shl rdx, 32",
+            "or rax, rdx",
+            "mov [rsi], rax",
+            "xor eax, eax",
+            "ret",
+            ".global msr_read_fixup",
+            "msr_read_fixup:",
+            "mov eax, 1",
+            "ret",
+        );
+    }
+    // ANCHOR_END: read_checked
+
+    unsafe extern "C" {
+        pub static msr_read_insn: u8;
+        pub static msr_read_fixup: u8;
+    }
+}
+
+/// Reads an MSR that may not exist: `None` where RDMSR raises #GP. The
+/// `kd>` prompt's `rdmsr N` reads whatever number the user types this way.
+pub fn read_checked(msr: u32) -> Option<u64> {
+    #[cfg(target_os = "none")]
+    {
+        let mut value = 0;
+        // SAFETY: a #GP at the one RDMSR is fixed up into the error return.
+        let failed = unsafe { checked::read(msr, &mut value) };
+        (failed == 0).then_some(value)
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = msr;
+        None
+    }
+}
+
+/// If a ring-0 #GP happened at [`read_checked`]'s RDMSR, resume at its
+/// error exit and return true. Called by the trap handler.
+pub fn fixup(frame: &mut crate::trap::KTrapFrame) -> bool {
+    #[cfg(target_os = "none")]
+    {
+        let insn = &raw const checked::msr_read_insn as u64;
+        if frame.entry == 13 && frame.rip == insn {
+            frame.rip = &raw const checked::msr_read_fixup as u64;
+            return true;
+        }
+    }
+    let _ = frame;
+    false
+}

@@ -143,6 +143,12 @@ mod imp {
     }
 }
 
+/// The bytes of stub `kind`, as the page holds them at SYSTEM_CALL_STUB.
+#[cfg(target_os = "none")]
+pub fn stub_code(kind: StubKind) -> &'static [u8] {
+    imp::code(kind)
+}
+
 /// Maps the page into `space`, writes the chosen stub and reports the choice.
 #[cfg(target_os = "none")]
 pub fn install(space: &mut crate::mm::paging::AddressSpace, syscall_path_ready: bool) -> StubKind {

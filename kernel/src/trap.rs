@@ -275,7 +275,10 @@ mod imp {
             report(frame, fault.cr2, "user thread killed");
             crate::thread::kill_current(fault);
         }
-        if crate::usercopy::fixup(frame) || crate::syscall::sysenter::debug_trap_fixup(frame) {
+        if crate::usercopy::fixup(frame)
+            || crate::msr::fixup(frame)
+            || crate::syscall::sysenter::debug_trap_fixup(frame)
+        {
             return;
         }
         if let Some(fault) = failed_return_to_user(frame) {

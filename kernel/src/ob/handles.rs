@@ -355,6 +355,19 @@ impl HandleTable {
         self.len() == 0
     }
 
+    /// The handles open now, lowest first: a snapshot for the kernel
+    /// debugger's `!handle`. A handle closed meanwhile makes
+    /// [`reference`](Self::reference) fail, which is the safe way to look
+    /// at its object.
+    pub fn open_handles(&self) -> Vec<Handle> {
+        (0..self.capacity)
+            .filter_map(|index| {
+                let state = self.slot(index).state.load(Ordering::Acquire);
+                (state & IN_USE != 0).then(|| encode(index, generation_of(state)))
+            })
+            .collect()
+    }
+
     /// Free indices in `cpu`'s cache (for tests and statistics).
     pub fn cached_free_slots(&self, cpu: usize) -> usize {
         self.caches[cache_index(cpu)].lock().len
@@ -699,5 +712,18 @@ mod tests {
         assert_eq!(POOL.live(), 0);
         let free: usize = (0..MAX_CPUS).map(|c| table.cached_free_slots(c)).sum();
         assert_eq!(free + table.shared_free_slots(), table.capacity());
+    }
+
+    #[test]
+    fn open_handles_lists_what_is_open() {
+        let t = HandleTable::new(64);
+        assert!(t.open_handles().is_empty());
+        let a = t.insert(0, super::super::mutant::create(false, 1)).unwrap();
+        let b = t.insert(0, super::super::mutant::create(false, 1)).unwrap();
+        assert_eq!(t.open_handles(), [a.min(b), a.max(b)]);
+        t.close(0, a).unwrap();
+        assert_eq!(t.open_handles(), [b]);
+        t.close(0, b).unwrap();
+        assert!(t.open_handles().is_empty());
     }
 }
