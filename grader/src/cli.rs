@@ -4,6 +4,8 @@
 //! cargo grader [LAB ...] [--solutions] [--cpu intel|amd|MODEL] [--accel tcg|kvm]
 //!              [--smp N] [--timeout S] [--json FILE] [-v]
 //! cargo grader demo [--solutions] [--cpu ...] [--smp N]
+//! cargo grader kd [--solutions] [--cpu ...] [--smp N] [--os 2000|xp] [--script FILE]
+//!              [--timeout S] [-v]
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
 //!              [--iterations N] [--batches B] [--timeout S]
@@ -16,6 +18,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::builder::Variant;
 use crate::cmdline::{Inject, Lab};
+use crate::kd::{Kd, Os};
 use crate::profile::{Accel, Machine, Profile};
 
 #[derive(Debug, Parser)]
@@ -26,7 +29,8 @@ use crate::profile::{Accel, Machine, Profile};
     about = "Build the syslab kernel, boot it under QEMU, and grade the labs",
     after_help = "Examples:\n  cargo grader                 grade all four labs\n  \
                   cargo grader lab1 --cpu amd  grade lab1 on an AMD-vendor CPU\n  \
-                  cargo grader demo            boot the demo with the serial port on this terminal\n  \
+                  cargo grader demo            the article's experiments, scripted, on two CPUs\n  \
+                  cargo grader kd --os 2000    the kd> prompt, booted the way Windows 2000 was\n  \
                   cargo grader gdb lab2        boot lab2 paused and print the gdb command that attaches\n  \
                   cargo grader bench --solutions --cpu amd --svg bench.svg\n  \
                   \x20                            time int 2e, SYSENTER and SYSCALL on 1 and 2 CPUs",
@@ -41,8 +45,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Boot the demo (lab=demo), the serial port on this terminal, then print its bench table; Ctrl-C ends it
+    /// The article's WinDbg experiments in order: the book's kd scripts, Windows 2000 then XP
     Demo(MachineArgs),
+    /// The kernel's kd> prompt on this terminal (rdmsr, !cpuinfo, u, ...), or fed from a script
+    Kd(KdArgs),
     /// Boot LAB paused under QEMU's gdb stub and write a gdb script that attaches
     Gdb(GdbArgs),
     /// Time each system-call path (int 2e, SYSENTER, SYSCALL) on 1 and 2 CPUs (lab=bench)
@@ -82,6 +88,24 @@ struct GradeArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Print the QEMU command lines and each boot's serial output
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+struct KdArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Boot as Windows 2000 (no SYSENTER MSRs, int 0x2e stubs) or XP (SYSENTER/SYSCALL stub)
+    #[arg(long, value_enum, default_value = "xp")]
+    os: Os,
+    /// Run the commands in FILE (one per line, # comments) instead of the keyboard
+    #[arg(long, value_name = "FILE")]
+    script: Option<PathBuf>,
+    /// Seconds the boot, and then each command, may take
+    #[arg(long, value_name = "S", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
+    /// Show the boot's console and protocol lines too
     #[arg(short, long)]
     verbose: bool,
 }
@@ -202,6 +226,7 @@ pub enum Mode {
     Demo(Target),
     Gdb(Target, Lab),
     Bench(Bench),
+    Kd(Kd),
 }
 
 impl MachineArgs {
@@ -231,6 +256,13 @@ impl TryFrom<Cli> for Mode {
             // demo and gdb are interactive: always TCG, which can run ring 3 here.
             Some(Command::Demo(machine)) => Mode::Demo(machine.into_target(Accel::Tcg)),
             Some(Command::Gdb(args)) => Mode::Gdb(args.machine.into_target(Accel::Tcg), args.lab),
+            Some(Command::Kd(k)) => Mode::Kd(Kd {
+                target: k.machine.into_target(Accel::Tcg),
+                os: k.os,
+                script: k.script,
+                timeout_secs: k.timeout,
+                verbose: k.verbose,
+            }),
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
                     let message = format!(
@@ -368,6 +400,44 @@ mod tests {
             panic!()
         };
         assert_eq!((lab, t.variant), (Lab::Lab2, Variant::Solutions));
+    }
+
+    #[test]
+    fn kd_subcommand() {
+        let Mode::Kd(k) = mode(&["kd"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((k.os, k.script, k.timeout_secs), (Os::WindowsXp, None, 300));
+        assert_eq!(k.target.machine.smp, 2);
+        let Mode::Kd(k) = mode(&[
+            "kd",
+            "--solutions",
+            "--cpu",
+            "amd",
+            "--smp",
+            "1",
+            "--os",
+            "2000",
+            "--script",
+            "s.kd",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(k.os, Os::Windows2000);
+        assert_eq!(k.script, Some(PathBuf::from("s.kd")));
+        assert_eq!(k.target.variant, Variant::Solutions);
+        assert_eq!(
+            (k.target.machine.profile, k.target.machine.smp),
+            (Profile::Amd, 1)
+        );
+        for bad in [
+            &["kd", "--os", "98"][..],
+            &["kd", "lab1"],
+            &["kd", "--script"],
+        ] {
+            assert!(mode(bad).is_err(), "{bad:?}");
+        }
     }
 
     fn bench(args: &[&str]) -> Bench {

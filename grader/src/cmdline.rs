@@ -42,14 +42,15 @@ impl fmt::Display for Lab {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Program {
     Lab(Lab),
-    Demo,
+    /// The `kd>` prompt (`cargo grader kd` and the demo).
+    Kd,
 }
 
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Program::Lab(lab) => lab.fmt(f),
-            Program::Demo => f.write_str("demo"),
+            Program::Kd => f.write_str("kd"),
         }
     }
 }

@@ -1,49 +1,54 @@
-//! `cargo grader demo`: boot `lab=demo` with the serial port copied to this
-//! terminal as it arrives, and no timeout; Ctrl-C ends it. When QEMU has
-//! exited, the benchmark rows the demo printed become the bench table.
+//! `cargo grader demo`: the instructor's demo. The article's WinDbg
+//! experiments in its order, live, on every CPU: the Windows 2000 session
+//! (`--os 2000`), then the Windows XP one, each a `kd>` session fed from
+//! the book's own scripts (book/transcripts/kd-2000.kd, kd-xp.kd), so the
+//! demo shows what the book's transcripts show.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::cli::Target;
-use crate::cmdline::{KernelCmdline, Nonce, Program, Selection};
+use crate::exit;
+use crate::kd::{self, Kd, Os, script};
 use crate::paths::Workspace;
-use crate::qemu::{self, BootSpec, Serial};
-use crate::{bench, builder, diagnose, preflight};
+
+/// The two sessions, in the article's order.
+pub const SCRIPTS: [(Os, &str, &str); 2] = [
+    (
+        Os::Windows2000,
+        "book/transcripts/kd-2000.kd",
+        "Windows 2000",
+    ),
+    (Os::WindowsXp, "book/transcripts/kd-xp.kd", "Windows XP"),
+];
 
 pub fn run(target: Target) -> Result<u8> {
     let ws = Workspace::locate()?;
-    preflight::check_qemu()?;
-    preflight::check_target(&ws.root)?;
-    let images = builder::build(&ws, target.variant)?;
-
-    let qemu_log = ws.fresh_log(&format!(
-        "demo-{}-{}.qemu.log",
-        target.machine.profile.file_label(),
-        target.machine.accel.as_str()
-    ))?;
-    let nonce = Nonce::fresh();
-    let spec = BootSpec {
-        kernel: &images.kernel,
-        initrd: &images.user,
-        cmdline: KernelCmdline {
-            nonce: &nonce,
-            program: Program::Demo,
-            tests: &Selection::All,
-            machine: &target.machine,
-            inject: target.inject,
+    let (images, symbolizer) = kd::prepare(&ws, &target)?;
+    let mut status = exit::FULL_MARKS;
+    for (os, path, name) in SCRIPTS {
+        let file = ws.root.join(path);
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read the demo's script {}", file.display()))?;
+        println!(
+            "\n==== The {name} experiment: cargo grader kd --os {} --script {path} ====\n",
+            os.as_str()
+        );
+        let session = Kd {
+            target: target.clone(),
+            os,
+            script: Some(file),
+            timeout_secs: 300,
             verbose: false,
-        }
-        .to_string(),
-        machine: &target.machine,
-        serial: Serial::Terminal,
-        qemu_log: &qemu_log,
-        reboot: false,
-        gdb_port: None,
-    };
-    let args = spec.args();
-    println!("{}", qemu::display_command(&args));
-    println!("(the serial port follows; Ctrl-C ends the demo)");
-    let (ending, serial) = qemu::run_echoed(&args, &mut std::io::stdout())?;
-    bench::report_demo(&serial, &nonce, &target.machine);
-    Ok(diagnose::explain_interactive(&ending, &qemu_log))
+        };
+        let outcome = kd::run_script(
+            &ws,
+            &session,
+            &images,
+            symbolizer.as_ref(),
+            script::parse(&text),
+            &|comment| !script::is_anchor(comment),
+        )?;
+        status = status.max(outcome);
+    }
+    Ok(status)
 }

@@ -13,7 +13,9 @@
 //! - score, report, gradescope: points, the terminal report, results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
-//! - grade, demo, gdb, bench: the four commands
+//! - kd/: the `kd>` prompt's session, interactive or from a script; demo
+//!   runs the book's two scripts through it
+//! - grade, demo, gdb, bench, kd: the five commands
 
 mod bench;
 mod builder;
@@ -26,6 +28,7 @@ mod gdb;
 mod grade;
 mod gradescope;
 mod hosttests;
+mod kd;
 mod paths;
 mod preflight;
 mod profile;
@@ -51,6 +54,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Demo(target) => demo::run(target),
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
+        Mode::Kd(k) => kd::run(k),
     };
     match result {
         Ok(code) => ExitCode::from(code),

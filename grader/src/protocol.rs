@@ -110,6 +110,8 @@ pub enum Event {
     Info(Fields),
     Bench(BenchRow),
     BenchError(BenchError),
+    /// `kd <verb> ...`: the `kd>` prompt's session (PROTOCOL.md, "The kd> prompt").
+    Kd(Fields),
     Done,
 }
 
@@ -225,6 +227,7 @@ fn parse_event(body: &str) -> Result<Event, Malformed> {
         "info" => Ok(Event::Info(Fields::parse(rest))),
         "bench" => parse_bench(rest).map(Event::Bench),
         "bench-error" => parse_bench_error(rest).map(Event::BenchError),
+        "kd" => Ok(Event::Kd(Fields::parse(rest))),
         "done" => Ok(Event::Done),
         "" => Err(Malformed("a protocol line without a verb".into())),
         other => Err(Malformed(format!("unknown verb `{other}`"))),
@@ -432,6 +435,7 @@ fn describe(event: &Event) -> String {
             fault.kind
         ),
         Event::Info(fields) => format!("info {}", join_fields(fields)),
+        Event::Kd(fields) => format!("kd {}", join_fields(fields)),
         Event::Bench(row) => format!(
             "bench path={} kind={} cpus={} median={} min={} max={} n={} batches={}",
             row.path, row.kind, row.cpus, row.median, row.min, row.max, row.n, row.batches

@@ -1,7 +1,7 @@
 //! The QEMU command line (PROTOCOL.md, "Booting") and running one boot.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -193,38 +193,6 @@ pub fn run_interactive(args: &[OsString]) -> Result<Ending> {
         .status()
         .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))?;
     Ok(ending_of(status))
-}
-
-/// Runs QEMU in the foreground without a timeout, with its stdout (where
-/// `-serial stdio` sends the serial port) copied to `echo` as it arrives and
-/// kept; stdin is closed and stderr stays on the terminal. Returns how QEMU
-/// ended and every byte of the serial port (demo).
-pub fn run_echoed(args: &[OsString], echo: &mut dyn Write) -> Result<(Ending, Vec<u8>)> {
-    let mut child = Command::new(QEMU)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))?;
-    let mut serial = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        let mut chunk = [0u8; 4096];
-        loop {
-            match out.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => {
-                    serial.extend_from_slice(&chunk[..n]);
-                    // A closed terminal must not stop the copy: QEMU would block.
-                    let _ = echo.write_all(&chunk[..n]).and_then(|()| echo.flush());
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-    }
-    let status = child.wait().context("waiting for QEMU")?;
-    Ok((ending_of(status), serial))
 }
 
 #[cfg(test)]

@@ -123,6 +123,15 @@ impl Symbolizer {
         })
     }
 
+    /// The functions as `address size name` lines (hex, names demangled):
+    /// the file the kernel's `kd>` prompt reads its symbols from.
+    pub fn symbol_file(&self) -> String {
+        self.functions
+            .iter()
+            .map(|f| format!("{:x} {:x} {}\n", f.start, f.size, demangle(&f.name)))
+            .collect()
+    }
+
     /// The function containing `address`, or `None` if no function does.
     pub fn symbolize(&self, address: u64) -> Option<Symbolized> {
         let index = self.functions.partition_point(|f| f.start <= address);

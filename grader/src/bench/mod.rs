@@ -303,25 +303,6 @@ fn report(b: &Bench, boot: &Boot) -> Result<u8> {
     })
 }
 
-/// After the demo: the same table, when the kernel printed bench rows.
-pub fn report_demo(serial: &[u8], nonce: &Nonce, machine: &Machine) {
-    let transcript = Transcript::parse(serial, nonce.as_str());
-    if !transcript
-        .events()
-        .any(|e| matches!(e, Event::Bench(_) | Event::BenchError(_)))
-    {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    match Run::from_transcript(&transcript, machine) {
-        Ok(run) => {
-            let _ = writeln!(out);
-            let _ = report::write(&mut out, &run, &Styles::for_stdout());
-        }
-        Err(why) => eprintln!("no benchmark table: {why}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
