@@ -76,12 +76,12 @@ pub fn report(what: &str, rows: &[(u32, u64, u64)], tsc_khz: u64, stopped: bool)
             ""
         }
     );
-    out += "CPU      pairs  cycles/pair  cycles/call  0xFFFFFF pairs (the article's loop)\n";
     for &(cpu, pairs, ticks) in rows {
         let per_pair = ticks as f64 / pairs.max(1) as f64;
         let seconds = per_pair * ARTICLE_PAIRS as f64 / (tsc_khz.max(1) as f64 * 1000.0);
         out += &format!(
-            "{cpu:>3} {pairs:>#10x} {per_pair:>12.1} {:>12.1}  {}\n",
+            "CPU {cpu}: {pairs:#x} pairs, {per_pair:.1} cycles per pair ({:.1} per system call); \
+             0xFFFFFF pairs, the article's loop, would take {}\n",
             per_pair / 2.0,
             duration(seconds)
         );
@@ -147,10 +147,9 @@ mod tests {
             1_000_000,
             false,
         );
-        assert!(
-            text.contains("  0    0x10000       1000.0        500.0  16.78 s"),
-            "{text}"
-        );
+        let expected = "CPU 0: 0x10000 pairs, 1000.0 cycles per pair (500.0 per system call); \
+                        0xFFFFFF pairs, the article's loop, would take 16.78 s";
+        assert!(text.contains(expected), "{text}");
         let both = report("x", &[(0, 1, 1), (1, 1, 1)], 1, true);
         assert!(both.contains("on every CPU at once") && both.contains("Ctrl-C"));
     }

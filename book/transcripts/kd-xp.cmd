@@ -1,0 +1,1 @@
+cargo grader kd --solutions --os xp --script book/transcripts/kd-xp.kd
