@@ -290,7 +290,7 @@ impl<'a> Driver<'a> {
         };
         Driver {
             filter: Filter::new(nonce.as_str()),
-            plain: script.is_some() || !std::io::stdout().is_terminal(),
+            plain: script.is_some(),
             script,
             showing: kd.verbose,
             verbose: kd.verbose,

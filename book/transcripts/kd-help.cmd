@@ -1,0 +1,1 @@
+cargo grader kd --solutions --script book/transcripts/kd-help.kd
