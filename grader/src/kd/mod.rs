@@ -413,14 +413,12 @@ impl<'a> Driver<'a> {
                             self.commands += 1;
                             self.failed += session::failed(&fields) as usize;
                         }
-                        "running" => {
-                            // A script goes on: break in at once.
-                            if self.script.as_ref().is_some_and(|s| !s.is_empty()) {
-                                let mut w = to_kernel.lock().unwrap_or_else(|e| e.into_inner());
-                                w.write_all(&[0x03])
-                                    .and_then(|()| w.flush())
-                                    .context("cannot write to QEMU")?;
-                            }
+                        // A script goes on after `g`: break in at once.
+                        "running" if self.script.as_ref().is_some_and(|s| !s.is_empty()) => {
+                            let mut w = to_kernel.lock().unwrap_or_else(|e| e.into_inner());
+                            w.write_all(&[0x03])
+                                .and_then(|()| w.flush())
+                                .context("cannot write to QEMU")?;
                         }
                         _ => {}
                     },
