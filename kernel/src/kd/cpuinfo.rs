@@ -155,29 +155,31 @@ pub fn format(cpus: &[CpuIdentity], current: u32, fast_syscall: bool, why: &str)
             "clear"
         }
     );
-    let bit = |v: u32, b: u32| (v & b != 0) as u8;
-    let _ = writeln!(
-        out,
-        "CPUID.01H:EDX = {:#010x}: SEP (bit 11) = {}, {}",
-        c.leaf1_edx,
-        bit(c.leaf1_edx, CPUID_SEP),
-        if c.leaf1_edx & CPUID_SEP != 0 {
-            "the CPU has SYSENTER/SYSEXIT"
-        } else {
-            "no SYSENTER/SYSEXIT"
-        }
-    );
-    let _ = writeln!(
-        out,
-        "CPUID.80000001H:EDX = {:#010x}: SYSCALL (bit 11) = {}, {}",
-        c.ext_edx,
-        bit(c.ext_edx, CPUID_SYSCALL),
-        if c.ext_edx & CPUID_SYSCALL != 0 {
-            "the CPU has SYSCALL/SYSRET in 64-bit mode"
-        } else {
-            "no SYSCALL/SYSRET"
-        }
-    );
+    let leaves = [
+        (
+            "CPUID.01H:EDX",
+            c.leaf1_edx,
+            "SEP",
+            CPUID_SEP,
+            "SYSENTER/SYSEXIT",
+        ),
+        (
+            "CPUID.80000001H:EDX",
+            c.ext_edx,
+            "SYSCALL",
+            CPUID_SYSCALL,
+            "SYSCALL/SYSRET in 64-bit mode",
+        ),
+    ];
+    for (leaf, value, name, bit, what) in leaves {
+        let set = value & bit != 0;
+        let _ = writeln!(
+            out,
+            "{leaf} = {value:#010x}: {name} (bit 11) = {}, {}{what}",
+            set as u8,
+            if set { "the CPU has " } else { "no " }
+        );
+    }
     out
 }
 

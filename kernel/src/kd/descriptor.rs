@@ -153,39 +153,25 @@ pub fn describe(base: u64, entries: &[u64], index: usize) -> Result<String, Stri
         f.dpl,
         if f.is_code() { "Code" } else { "Data" }
     );
-    let (direction, access) = if f.is_code() {
-        (
-            if f.kind & 0b100 != 0 {
-                "Segment is conforming"
-            } else {
-                "Segment is not conforming"
-            },
-            if f.kind & 0b10 != 0 {
-                "Segment is readable"
-            } else {
-                "Segment is execute-only"
-            },
-        )
+    // Type bits 2 and 1, and bit 0: (set, clear) for code, then for data.
+    let names = if f.is_code() {
+        [
+            ("conforming", "not conforming"),
+            ("readable", "execute-only"),
+        ]
     } else {
-        (
-            if f.kind & 0b100 != 0 {
-                "Segment is expand-down"
-            } else {
-                "Segment is expand-up"
-            },
-            if f.kind & 0b10 != 0 {
-                "Segment is writable"
-            } else {
-                "Segment is read-only"
-            },
-        )
+        [("expand-down", "expand-up"), ("writable", "read-only")]
     };
-    let accessed = if f.kind & 1 != 0 {
-        "Segment is accessed"
-    } else {
-        "Segment is not accessed"
+    let pick = |bit: u8, (set, clear): (&'static str, &'static str)| {
+        if f.kind & bit != 0 { set } else { clear }
     };
-    let _ = writeln!(out, "{direction}, {access}, {accessed}");
+    let direction = pick(0b100, names[0]);
+    let access = pick(0b10, names[1]);
+    let accessed = pick(1, ("accessed", "not accessed"));
+    let _ = writeln!(
+        out,
+        "Segment is {direction}, Segment is {access}, Segment is {accessed}"
+    );
     let _ = writeln!(out, "Target {what} segment base address = {:#010x}", f.base);
     let _ = writeln!(out, "Target {what} segment size = {:#010x}", f.limit);
     if f.is_code() && f.long || !f.is_code() {
