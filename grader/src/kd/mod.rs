@@ -238,6 +238,12 @@ fn session(
             );
         }
         eprintln!("kd: the session did not end normally: {why}");
+        if why.contains("not implemented:") {
+            eprintln!(
+                "hint: the kd> prompt runs your labs/: --os 2000 needs Lab 1, --os xp Labs 1 to 3; \
+                 --solutions boots the reference answers instead"
+            );
+        }
         exit = exit::NOT_FULL_MARKS;
     }
     if driver.failed > 0 {
