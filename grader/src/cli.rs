@@ -1,8 +1,8 @@
 //! The command line, parsed into what to do (`Mode`).
 //!
 //! ```text
-//! cargo grader [LAB ...] [--solutions] [--cpu intel|amd|MODEL] [--accel tcg|kvm]
-//!              [--smp N] [--timeout S] [--json FILE] [-v]
+//! cargo grader [LAB|TEST ...] [--list] [--solutions] [--cpu intel|amd|MODEL]
+//!              [--accel tcg|kvm] [--smp N] [--timeout S] [--json FILE] [-v]
 //! cargo grader demo [--solutions] [--cpu ...] [--smp N]
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
@@ -10,6 +10,7 @@
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -26,6 +27,8 @@ use crate::profile::{Accel, Machine, Profile};
     about = "Build the syslab kernel, boot it under QEMU, and grade the labs",
     after_help = "Examples:\n  cargo grader                 grade all four labs\n  \
                   cargo grader lab1 --cpu amd  grade lab1 on an AMD-vendor CPU\n  \
+                  cargo grader lab1.gate       run one test (a prefix such as lab2.sysexit runs several)\n  \
+                  cargo grader lab2 --list     list lab2's tests and points without booting\n  \
                   cargo grader demo            boot the demo with the serial port on this terminal\n  \
                   cargo grader gdb lab2        boot lab2 paused and print the gdb command that attaches\n  \
                   cargo grader bench --solutions --cpu amd --svg bench.svg\n  \
@@ -67,9 +70,13 @@ struct MachineArgs {
 
 #[derive(Debug, Args)]
 struct GradeArgs {
-    /// Labs to grade (default: all four)
-    #[arg(value_enum, value_name = "LAB")]
-    labs: Vec<Lab>,
+    /// Labs to grade (default: all four), or tests: a name such as lab1.gate, or a prefix
+    /// such as lab2.sysexit for every test whose name starts with it
+    #[arg(value_name = "LAB|TEST", value_parser = parse_selector)]
+    labs: Vec<Selector>,
+    /// List the tests with their points and descriptions, from the kernel image, without booting
+    #[arg(long)]
+    list: bool,
     #[command(flatten)]
     machine: MachineArgs,
     /// QEMU accelerator
@@ -125,6 +132,32 @@ struct BenchArgs {
     verbose: bool,
 }
 
+/// One positional argument of grading: a whole lab, or the tests of a lab
+/// whose names start with a prefix (as MIT's gradelib selects tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Lab(Lab),
+    Tests { lab: Lab, prefix: String },
+}
+
+/// `lab1` is a lab; `lab1.gate` or `lab2.sysexit` a test name or prefix.
+pub fn parse_selector(text: &str) -> Result<Selector, String> {
+    let lab_named = |name: &str| Lab::ALL.into_iter().find(|l| l.as_str() == name);
+    if let Some(lab) = lab_named(text) {
+        return Ok(Selector::Lab(lab));
+    }
+    match text.split_once('.').and_then(|(lab, _)| lab_named(lab)) {
+        Some(lab) => Ok(Selector::Tests {
+            lab,
+            prefix: text.to_owned(),
+        }),
+        None => Err(format!(
+            "`{text}` is neither a lab (lab0, lab1, lab2, lab3) nor a test of one, such as \
+             lab1.gate or lab2.sysexit; `cargo grader LAB --list` lists a lab's tests"
+        )),
+    }
+}
+
 /// The kernel clamps `batches=` to 1..=99.
 const MAX_BATCHES: u64 = 99;
 /// A week: enough for 0xFFFFFF iterations on a slow machine.
@@ -177,6 +210,11 @@ pub struct Grade {
     pub target: Target,
     /// In the order given, without repeats.
     pub labs: Vec<Lab>,
+    /// Per lab, the test prefixes asked for; a lab without an entry runs
+    /// every test (it was named, or nothing was).
+    pub tests: BTreeMap<Lab, Vec<String>>,
+    /// `--list`: print the plan instead of grading.
+    pub list: bool,
     pub timeout_secs: u64,
     pub json: Option<PathBuf>,
     pub verbose: bool,
@@ -260,18 +298,11 @@ impl TryFrom<Cli> for Mode {
             }
             None => {
                 let g = cli.grade;
-                let mut labs: Vec<Lab> = Vec::new();
-                for lab in if g.labs.is_empty() {
-                    Lab::ALL.to_vec()
-                } else {
-                    g.labs
-                } {
-                    if !labs.contains(&lab) {
-                        labs.push(lab);
-                    }
-                }
+                let (labs, tests) = selection(&g.labs);
                 Mode::Grade(Grade {
                     labs,
+                    tests,
+                    list: g.list,
                     timeout_secs: g.timeout.unwrap_or(g.accel.default_timeout_secs()),
                     json: g.json,
                     verbose: g.verbose,
@@ -280,6 +311,37 @@ impl TryFrom<Cli> for Mode {
             }
         })
     }
+}
+
+/// The labs to grade, in order, and the test prefixes of the labs that
+/// were not named whole.
+fn selection(selectors: &[Selector]) -> (Vec<Lab>, BTreeMap<Lab, Vec<String>>) {
+    if selectors.is_empty() {
+        return (Lab::ALL.to_vec(), BTreeMap::new());
+    }
+    let mut labs: Vec<Lab> = Vec::new();
+    let mut tests: BTreeMap<Lab, Vec<String>> = BTreeMap::new();
+    for selector in selectors {
+        let lab = match selector {
+            Selector::Lab(lab) | Selector::Tests { lab, .. } => *lab,
+        };
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+        if let Selector::Tests { prefix, .. } = selector {
+            let prefixes = tests.entry(lab).or_default();
+            if !prefixes.contains(prefix) {
+                prefixes.push(prefix.clone());
+            }
+        }
+    }
+    // A lab named whole runs every test, whatever else names its tests.
+    for selector in selectors {
+        if let Selector::Lab(lab) = selector {
+            tests.remove(lab);
+        }
+    }
+    (labs, tests)
 }
 
 /// Parses the process's arguments; on a usage error clap prints it and
@@ -356,6 +418,32 @@ mod tests {
             grade(&["--cpu", "Skylake-Client"]).target.machine.profile,
             Profile::Model("Skylake-Client".into())
         );
+    }
+
+    #[test]
+    fn tests_and_prefixes_select_within_their_labs() {
+        let g = grade(&[
+            "lab2.sysexit",
+            "lab1.gate",
+            "lab2.msrs",
+            "lab2.sysexit",
+            "--list",
+        ]);
+        assert_eq!(g.labs, [Lab::Lab2, Lab::Lab1]);
+        assert_eq!(g.tests[&Lab::Lab2], ["lab2.sysexit", "lab2.msrs"]);
+        assert_eq!(g.tests[&Lab::Lab1], ["lab1.gate"]);
+        assert!(g.list);
+        // A lab named whole runs all of it.
+        let g = grade(&["lab1.gate", "lab1", "lab3."]);
+        assert_eq!(g.labs, [Lab::Lab1, Lab::Lab3]);
+        assert!(!g.tests.contains_key(&Lab::Lab1));
+        assert_eq!(g.tests[&Lab::Lab3], ["lab3."]);
+        assert!(grade(&[]).tests.is_empty());
+        assert!(!grade(&[]).list);
+        for bad in ["gate", "lab9.gate", "lab", "lab1gate", ".gate"] {
+            let err = mode(&[bad]).unwrap_err().to_string();
+            assert!(err.contains("neither a lab"), "{bad}: {err}");
+        }
     }
 
     #[test]

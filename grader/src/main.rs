@@ -7,6 +7,8 @@
 //! - preflight: QEMU and the Rust target are there, or how to install them
 //! - builder: `cargo build` of the user program and the kernel, with a spinner
 //! - cmdline, profile, qemu: the kernel command line and the QEMU command line; one boot
+//! - plan, select: every lab's tests from the kernel image, before booting;
+//!   the tests the command line names
 //! - protocol: serial lines -> events, filtered by the boot's nonce
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
@@ -27,6 +29,7 @@ mod grade;
 mod gradescope;
 mod hosttests;
 mod paths;
+mod plan;
 mod preflight;
 mod profile;
 mod protocol;
@@ -34,6 +37,7 @@ mod qemu;
 mod report;
 mod runner;
 mod score;
+mod select;
 mod symbolize;
 
 use std::io::IsTerminal;
