@@ -3,6 +3,8 @@
 //! ```text
 //! cargo grader [LAB|TEST ...] [--list] [--solutions] [--cpu intel|amd|MODEL]
 //!              [--accel tcg|kvm] [--smp N] [--timeout S] [--json FILE] [-v]
+//! cargo grader batch SUBMISSIONS [--labs lab1,lab2,...] [--jobs N] [--out DIR]
+//!              [--timeout S] [--cpu ...] [--smp N]
 //! cargo grader demo [--solutions] [--cpu ...] [--smp N]
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
@@ -50,6 +52,34 @@ enum Command {
     Gdb(GdbArgs),
     /// Time each system-call path (int 2e, SYSENTER, SYSCALL) on 1 and 2 CPUs (lab=bench)
     Bench(BenchArgs),
+    /// Grade a folder of submissions in parallel, each with only its own files over this course tree
+    Batch(BatchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BatchArgs {
+    /// A directory with one entry per student: a directory (a checkout of the course, or its
+    /// labs/), a .tar.gz or a .zip; the entry's name is the student's
+    #[arg(value_name = "SUBMISSIONS")]
+    submissions: PathBuf,
+    /// Labs to grade, comma-separated [default: all four]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LAB,...")]
+    labs: Vec<Lab>,
+    /// Submissions graded at once [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    jobs: Option<u32>,
+    /// Where results.csv, summary.md and a folder per student go
+    #[arg(long, value_name = "DIR", default_value = "grades")]
+    out: PathBuf,
+    /// Seconds each submission may take, its build and all its boots
+    #[arg(long, value_name = "S", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
+    /// CPU profile: intel (qemu64,vendor=GenuineIntel), amd (qemu64), or any QEMU -cpu model
+    #[arg(long, value_name = "intel|amd|MODEL", default_value = "intel", value_parser = Profile::parse)]
+    cpu: Profile,
+    /// Number of CPUs
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=255))]
+    smp: u32,
 }
 
 #[derive(Debug, Args)]
@@ -234,9 +264,23 @@ pub struct Bench {
     pub verbose: bool,
 }
 
+/// `cargo grader batch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub submissions: PathBuf,
+    /// In the order given, without repeats.
+    pub labs: Vec<Lab>,
+    pub jobs: usize,
+    pub out: PathBuf,
+    /// Per submission: its build and all its boots.
+    pub timeout_secs: u64,
+    pub machine: Machine,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Grade(Grade),
+    Batch(Batch),
     Demo(Target),
     Gdb(Target, Lab),
     Bench(Bench),
@@ -294,6 +338,23 @@ impl TryFrom<Cli> for Mode {
                     svg: b.svg,
                     verbose: b.verbose,
                     target: b.machine.into_target(b.accel),
+                })
+            }
+            Some(Command::Batch(b)) => {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                let (labs, _) =
+                    selection(&b.labs.into_iter().map(Selector::Lab).collect::<Vec<_>>());
+                Mode::Batch(Batch {
+                    submissions: b.submissions,
+                    labs,
+                    jobs: b.jobs.map_or(cores, |n| n as usize),
+                    out: b.out,
+                    timeout_secs: b.timeout,
+                    machine: Machine {
+                        profile: b.cpu,
+                        accel: Accel::Tcg,
+                        smp: b.smp,
+                    },
                 })
             }
             None => {
@@ -443,6 +504,48 @@ mod tests {
         for bad in ["gate", "lab9.gate", "lab", "lab1gate", ".gate"] {
             let err = mode(&[bad]).unwrap_err().to_string();
             assert!(err.contains("neither a lab"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn batch_defaults_and_flags() {
+        let Mode::Batch(b) = mode(&["batch", "subs"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.submissions, PathBuf::from("subs"));
+        assert_eq!(b.labs, Lab::ALL);
+        assert!(b.jobs >= 1);
+        assert_eq!((b.out, b.timeout_secs), (PathBuf::from("grades"), 300));
+        assert_eq!(b.machine.profile, Profile::Intel);
+        let Mode::Batch(b) = mode(&[
+            "batch",
+            "subs",
+            "--labs",
+            "lab2,lab1,lab2",
+            "--jobs",
+            "3",
+            "--out",
+            "o",
+            "--timeout",
+            "60",
+            "--cpu",
+            "amd",
+            "--smp",
+            "1",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.labs, [Lab::Lab2, Lab::Lab1]);
+        assert_eq!((b.jobs, b.timeout_secs, b.machine.smp), (3, 60, 1));
+        assert_eq!(b.machine.profile, Profile::Amd);
+        for bad in [
+            &["batch"][..],
+            &["batch", "s", "--labs", "lab9"],
+            &["batch", "s", "--jobs", "0"],
+            &["batch", "s", "--timeout", "0"],
+        ] {
+            assert!(mode(bad).is_err(), "{bad:?}");
         }
     }
 

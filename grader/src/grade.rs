@@ -59,6 +59,7 @@ pub fn run(g: Grade) -> Result<u8> {
         verbose: g.verbose,
         symbolizer: symbolizer.as_ref(),
         plan: &plan,
+        deadline: None,
     };
     let mut labs = Vec::new();
     for c in &chosen {

@@ -15,8 +15,12 @@
 //! - score, report, gradescope: points, the terminal report, results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
-//! - grade, demo, gdb, bench: the four commands
+//! - batch/: grading a class; a submission's files (submission), the scratch
+//!   tree it is built in (scratch, compile), the class's CSV, JSON and
+//!   summary (results, summary)
+//! - grade, demo, gdb, bench, batch: the commands
 
+mod batch;
 mod bench;
 mod builder;
 mod cli;
@@ -55,6 +59,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Demo(target) => demo::run(target),
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
+        Mode::Batch(b) => batch::run(b),
     };
     match result {
         Ok(code) => ExitCode::from(code),

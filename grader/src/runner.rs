@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
@@ -35,7 +35,28 @@ pub struct Settings<'a> {
     pub symbolizer: Option<&'a Symbolizer>,
     /// Every lab's tests, from the kernel image.
     pub plan: &'a ImagePlan,
+    /// When the whole grading must stop (batch's per-submission time):
+    /// no boot starts after it, and none runs past it.
+    pub deadline: Option<Instant>,
 }
+
+impl Settings<'_> {
+    /// A boot's time: `timeout_secs`, or what is left before the deadline.
+    fn boot_timeout(&self) -> Duration {
+        let timeout = Duration::from_secs(self.timeout_secs);
+        match self.deadline {
+            Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
+            None => timeout,
+        }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Why the tests left have no result when the deadline passed.
+const OUT_OF_TIME: &str = "did not run: the submission's time ran out (batch --timeout)";
 
 /// One boot, parsed and diagnosed.
 struct Boot {
@@ -68,6 +89,10 @@ pub fn grade_lab(lab: Lab, only: Option<&[String]>, s: &Settings<'_>) -> Result<
     let mut number = 0;
 
     loop {
+        if s.out_of_time() {
+            never_ran = OUT_OF_TIME.into();
+            break;
+        }
         number += 1;
         let inject = if number == 1 { s.inject } else { None };
         let boot = run_boot(lab, number, &selection, inject, s)?;
@@ -253,8 +278,7 @@ fn run_boot(
     if s.verbose {
         eprintln!("{lab} boot {number}: {}", qemu::display_command(&args));
     }
-    let timeout = Duration::from_secs(s.timeout_secs);
-    let finished = qemu::run_captured(&args, timeout, None)?;
+    let finished = qemu::run_captured(&args, s.boot_timeout(), None)?;
 
     let serial = std::fs::read(&serial_log).unwrap_or_default();
     if s.verbose {
