@@ -5,6 +5,8 @@
 //!              [--accel tcg|kvm] [--smp N] [--timeout S] [--json FILE] [-v]
 //! cargo grader batch SUBMISSIONS [--labs lab1,lab2,...] [--jobs N] [--out DIR]
 //!              [--timeout S] [--cpu ...] [--smp N]
+//! cargo grader package gradescope|classroom [--out PATH] [--labs lab1,...] [--cpu ...]
+//! cargo grader handin [--out FILE]
 //! cargo grader demo [--solutions] [--cpu ...] [--smp N]
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
@@ -54,6 +56,41 @@ enum Command {
     Bench(BenchArgs),
     /// Grade a folder of submissions in parallel, each with only its own files over this course tree
     Batch(BatchArgs),
+    /// Pack this course's grader for Gradescope (an autograder zip) or GitHub Classroom (a workflow)
+    Package(PackageArgs),
+    /// Grade once, then write your files and the scores to a tarball to hand in
+    Handin(HandinArgs),
+}
+
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// gradescope: an autograder zip; classroom: .github/classroom/autograding.json and a workflow
+    #[arg(value_enum)]
+    platform: Platform,
+    /// The zip to write [default: autograder.zip], or the directory the classroom files go
+    /// under [default: this checkout]
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Labs to grade, comma-separated [default: all four]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LAB,...")]
+    labs: Vec<Lab>,
+    /// CPU profile the package grades on: intel, amd, or any QEMU -cpu model
+    #[arg(long, value_name = "intel|amd|MODEL", default_value = "intel", value_parser = Profile::parse)]
+    cpu: Profile,
+}
+
+/// Where `package` packs the grader for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    Gradescope,
+    Classroom,
+}
+
+#[derive(Debug, Args)]
+struct HandinArgs {
+    /// The tarball to write
+    #[arg(long, value_name = "FILE", default_value = "handin.tar.gz")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -277,10 +314,22 @@ pub struct Batch {
     pub machine: Machine,
 }
 
+/// `cargo grader package`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    pub platform: Platform,
+    /// In the order given, without repeats.
+    pub labs: Vec<Lab>,
+    pub cpu: Profile,
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Grade(Grade),
     Batch(Batch),
+    Package(Package),
+    Handin(PathBuf),
     Demo(Target),
     Gdb(Target, Lab),
     Bench(Bench),
@@ -340,10 +389,16 @@ impl TryFrom<Cli> for Mode {
                     target: b.machine.into_target(b.accel),
                 })
             }
+            Some(Command::Handin(h)) => Mode::Handin(h.out),
+            Some(Command::Package(p)) => Mode::Package(Package {
+                platform: p.platform,
+                labs: labs_of(p.labs),
+                cpu: p.cpu,
+                out: p.out,
+            }),
             Some(Command::Batch(b)) => {
                 let cores = std::thread::available_parallelism().map_or(1, usize::from);
-                let (labs, _) =
-                    selection(&b.labs.into_iter().map(Selector::Lab).collect::<Vec<_>>());
+                let labs = labs_of(b.labs);
                 Mode::Batch(Batch {
                     submissions: b.submissions,
                     labs,
@@ -372,6 +427,11 @@ impl TryFrom<Cli> for Mode {
             }
         })
     }
+}
+
+/// `--labs`: in order, without repeats; all four when none is given.
+fn labs_of(labs: Vec<Lab>) -> Vec<Lab> {
+    selection(&labs.into_iter().map(Selector::Lab).collect::<Vec<_>>()).0
 }
 
 /// The labs to grade, in order, and the test prefixes of the labs that
@@ -547,6 +607,37 @@ mod tests {
         ] {
             assert!(mode(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn package_and_handin() {
+        let Mode::Package(p) =
+            mode(&["package", "gradescope", "--out", "a.zip", "--labs", "lab1"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(p.platform, Platform::Gradescope);
+        assert_eq!(
+            (p.labs, p.out),
+            (vec![Lab::Lab1], Some(PathBuf::from("a.zip")))
+        );
+        let Mode::Package(p) = mode(&["package", "classroom"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (p.platform, p.labs.len(), p.out),
+            (Platform::Classroom, 4, None)
+        );
+        assert!(mode(&["package"]).is_err());
+        assert!(mode(&["package", "moodle"]).is_err());
+        assert_eq!(
+            mode(&["handin"]).unwrap(),
+            Mode::Handin("handin.tar.gz".into())
+        );
+        assert_eq!(
+            mode(&["handin", "--out", "me.tar.gz"]).unwrap(),
+            Mode::Handin("me.tar.gz".into())
+        );
     }
 
     #[test]

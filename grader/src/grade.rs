@@ -28,6 +28,20 @@ pub struct Chosen {
 }
 
 pub fn run(g: Grade) -> Result<u8> {
+    let labs = grade(&g)?;
+    if g.list {
+        return Ok(exit::FULL_MARKS);
+    }
+    let total = score::total(&labs);
+    if let Some(path) = &g.json {
+        gradescope::write(path, &labs)?;
+        eprintln!("wrote the Gradescope results to {}", show(path).display());
+    }
+    Ok(exit_status(&total))
+}
+
+/// Builds, then grades and reports (or, with `--list`, lists) the labs of `g`.
+pub fn grade(g: &Grade) -> Result<Vec<LabScore>> {
     let ws = Workspace::locate()?;
     if !g.list {
         preflight::check_qemu()?;
@@ -46,7 +60,7 @@ pub fn run(g: Grade) -> Result<u8> {
             let header = format!("{} ({})", c.lab, g.target.machine.profile.label());
             select::write_list(&mut out, &header, &c.tests).context("cannot write the list")?;
         }
-        return Ok(exit::FULL_MARKS);
+        return Ok(vec![]);
     }
 
     let symbolizer = load_symbols(&images.kernel, &ws);
@@ -78,12 +92,7 @@ pub fn run(g: Grade) -> Result<u8> {
     }
     let total = score::total(&labs);
     report::write_total(&mut out, &total, &styles).context("cannot write the report")?;
-
-    if let Some(path) = &g.json {
-        gradescope::write(path, &labs)?;
-        eprintln!("wrote the Gradescope results to {}", show(path).display());
-    }
-    Ok(exit_status(&total))
+    Ok(labs)
 }
 
 /// 0 at full marks, 1 below, 2 when the environment kept a lab from being graded.

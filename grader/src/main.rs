@@ -18,7 +18,8 @@
 //! - batch/: grading a class; a submission's files (submission), the scratch
 //!   tree it is built in (scratch, compile), the class's CSV, JSON and
 //!   summary (results, summary)
-//! - grade, demo, gdb, bench, batch: the commands
+//! - package/: the grader packed for Gradescope and GitHub Classroom
+//! - grade, demo, gdb, bench, batch, package, handin: the commands
 
 mod batch;
 mod bench;
@@ -31,7 +32,9 @@ mod exit;
 mod gdb;
 mod grade;
 mod gradescope;
+mod handin;
 mod hosttests;
+mod package;
 mod paths;
 mod plan;
 mod preflight;
@@ -60,6 +63,8 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
         Mode::Batch(b) => batch::run(b),
+        Mode::Package(p) => package::run(p),
+        Mode::Handin(out) => handin::run(out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,7 +10,7 @@
 
 mod compile;
 mod results;
-mod scratch;
+pub mod scratch;
 pub mod submission;
 mod summary;
 

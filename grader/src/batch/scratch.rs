@@ -32,7 +32,8 @@ pub fn snapshot(root: &Path) -> Result<Files> {
         .with_context(|| format!("cannot read the course checkout {}", root.display()))
 }
 
-fn in_parts(path: &str) -> bool {
+/// Whether a course-tree path is part of what a build needs.
+pub fn in_parts(path: &str) -> bool {
     PARTS
         .iter()
         .any(|part| path == *part || path.strip_prefix(part).is_some_and(|r| r.starts_with('/')))
