@@ -60,7 +60,12 @@ fn json(path: &Path) -> serde_json::Value {
 fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_owned).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     lines
         .map(|line| {
             // The fixtures' quoted fields hold no line breaks; split on
@@ -122,7 +127,10 @@ fn a_small_class_is_graded_with_flags_refusals_and_every_output() {
     let rows = csv_rows(&out.join("results.csv"));
     assert_eq!(rows.len(), 8, "{text}");
     let alice = row(&rows, "alice");
-    assert_eq!(alice["total"], alice["max"], "the answers get full marks:\n{text}");
+    assert_eq!(
+        alice["total"], alice["max"],
+        "the answers get full marks:\n{text}"
+    );
     assert!(alice["max"].parse::<u32>().unwrap() > 100);
 
     // Tests edited so that they pass earn nothing: the pristine ones ran.
@@ -130,7 +138,10 @@ fn a_small_class_is_graded_with_flags_refusals_and_every_output() {
     assert_eq!(bob["lab1.gate"], "0", "{text}");
     assert_eq!(bob["total"], "0", "{text}");
     assert_eq!(bob["flags"], "modified kernel/src/test/lab1.rs: ignored");
-    assert!(text.contains("bob: modified kernel/src/test/lab1.rs: ignored"), "{text}");
+    assert!(
+        text.contains("bob: modified kernel/src/test/lab1.rs: ignored"),
+        "{text}"
+    );
     let carol = row(&rows, "carol");
     assert_eq!(carol["lab2.host_tests"], "0", "{text}");
     assert_eq!(carol["flags"], "modified labs/tests/lab2.rs: ignored");
@@ -138,19 +149,28 @@ fn a_small_class_is_graded_with_flags_refusals_and_every_output() {
     // Refusals name what was added.
     let dave = row(&rows, "dave");
     assert_eq!(dave["total"], "0");
-    assert!(dave["errors"].contains("adds a build script, kernel/build.rs"), "{dave:?}");
+    assert!(
+        dave["errors"].contains("adds a build script, kernel/build.rs"),
+        "{dave:?}"
+    );
     let erin = row(&rows, "erin");
     assert!(
         erin["errors"].contains("adds the dependency `evil-helper` to labs/Cargo.toml"),
         "{erin:?}"
     );
     let frank = row(&rows, "frank");
-    assert!(frank["errors"].starts_with("does not build: error"), "{frank:?}");
+    assert!(
+        frank["errors"].starts_with("does not build: error"),
+        "{frank:?}"
+    );
     assert!(frank["errors"].contains("labs/src/lab3.rs:"), "{frank:?}");
     assert!(row(&rows, "grace")["errors"].starts_with("no labs/src in the submission"));
     assert!(row(&rows, "heidi")["errors"].contains("is not a readable .tar.gz"));
     for r in &rows {
-        assert_eq!(r["max"], alice["max"], "every row is out of the full points: {r:?}");
+        assert_eq!(
+            r["max"], alice["max"],
+            "every row is out of the full points: {r:?}"
+        );
     }
 
     // Each student's Gradescope JSON, logs, and the class summary.
@@ -163,11 +183,22 @@ fn a_small_class_is_graded_with_flags_refusals_and_every_output() {
         .sum();
     assert_eq!(results["score"].as_u64(), Some(max));
     let dave_json = json(&out.join("dave/results.json"));
-    assert!(dave_json["output"].as_str().unwrap().starts_with("refused: adds a build script"));
-    assert!(out.join("alice/log/lab1-intel-tcg-boot1.serial.log").is_file());
+    assert!(
+        dave_json["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: adds a build script")
+    );
+    assert!(
+        out.join("alice/log/lab1-intel-tcg-boot1.serial.log")
+            .is_file()
+    );
     assert!(out.join("alice/log/build.log").is_file());
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(summary.contains("![Score histogram](histogram.svg)"), "{summary}");
+    assert!(
+        summary.contains("![Score histogram](histogram.svg)"),
+        "{summary}"
+    );
     assert!(summary.contains("## Tests most often failed"), "{summary}");
     assert!(summary.contains("- **dave**: refused"), "{summary}");
     let svg = std::fs::read_to_string(out.join("histogram.svg")).unwrap();
@@ -197,23 +228,42 @@ fn a_qemu_that_cannot_start_scores_zero_of_the_full_points() {
     let file = dir.join("results.json");
     let (out, text) = grader_in(
         &root(),
-        &["lab0", "lab1", "--solutions", "--json", file.to_str().unwrap()],
+        &[
+            "lab0",
+            "lab1",
+            "--solutions",
+            "--json",
+            file.to_str().unwrap(),
+        ],
         &env,
     );
     assert_eq!(out.status.code(), Some(2), "nothing was graded:\n{text}");
     assert!(text.contains("Total: 0/"), "{text}");
     assert!(!text.contains("Total: 0/0"), "{text}");
-    assert!(text.contains("cannot set up guest memory"), "QEMU's own words:\n{text}");
-    assert!(text.contains("lab1.gate: FAIL (0/5)"), "each test is listed:\n{text}");
+    assert!(
+        text.contains("cannot set up guest memory"),
+        "QEMU's own words:\n{text}"
+    );
+    assert!(
+        text.contains("lab1.gate: FAIL (0/5)"),
+        "each test is listed:\n{text}"
+    );
     let results = json(&file);
     assert_eq!(results["score"], 0);
     let tests = results["tests"].as_array().unwrap();
-    assert!(tests.iter().any(|t| t["name"] == "lab1.null_call" && t["max_score"] == 10));
+    assert!(
+        tests
+            .iter()
+            .any(|t| t["name"] == "lab1.null_call" && t["max_score"] == 10)
+    );
     assert!(
         tests
             .iter()
             .filter(|t| t["max_score"].as_u64() > Some(0))
-            .all(|t| t["output"].as_str().unwrap().contains("the kernel never reached the test runner")),
+            .all(|t| t["output"]
+                .as_str()
+                .unwrap()
+                .contains("the kernel never reached the test runner")),
         "every test says why"
     );
 
@@ -224,7 +274,14 @@ fn a_qemu_that_cannot_start_scores_zero_of_the_full_points() {
     let grades = dir.join("grades");
     let (out, text) = grader_in(
         &root(),
-        &["batch", subs.to_str().unwrap(), "--labs", "lab1", "--out", grades.to_str().unwrap()],
+        &[
+            "batch",
+            subs.to_str().unwrap(),
+            "--labs",
+            "lab1",
+            "--out",
+            grades.to_str().unwrap(),
+        ],
         &env,
     );
     assert!(out.status.success(), "{text}");
@@ -275,7 +332,10 @@ fn the_gradescope_zip_grades_a_submission_in_an_autograder_layout() {
     ] {
         assert!(source.join(needed).is_file(), "the zip has {needed}");
     }
-    assert!(!source.join("course/solutions").exists(), "no answers in the autograder");
+    assert!(
+        !source.join("course/solutions").exists(),
+        "no answers in the autograder"
+    );
     let setup = std::fs::read_to_string(source.join("setup.sh")).unwrap();
     assert!(setup.contains("--labs lab1"), "{setup}");
     std::fs::copy(source.join("run_autograder"), ag.join("run_autograder")).unwrap();
@@ -296,13 +356,22 @@ fn the_gradescope_zip_grades_a_submission_in_an_autograder_layout() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    let text =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     let results = json(&ag.join("results/results.json"));
     let tests = results["tests"].as_array().unwrap();
     let max: u64 = tests.iter().map(|t| t["max_score"].as_u64().unwrap()).sum();
     assert!(max >= 85, "{text}");
-    assert_eq!(results["score"].as_u64(), Some(max), "the answers get full marks:\n{text}");
-    assert!(tests.iter().all(|t| t["name"].as_str().unwrap().starts_with("lab1.")));
+    assert_eq!(
+        results["score"].as_u64(),
+        Some(max),
+        "the answers get full marks:\n{text}"
+    );
+    assert!(
+        tests
+            .iter()
+            .all(|t| t["name"].as_str().unwrap().starts_with("lab1."))
+    );
     assert!(
         results["output"]
             .as_str()
@@ -320,7 +389,11 @@ fn the_classroom_files_are_valid_and_name_tests_that_exist() {
     assert!(out.status.success(), "{text}");
     let (out, listed) = grader(&["--list"]);
     assert!(out.status.success(), "{listed}");
-    let exists = |name: &str| listed.lines().any(|l| l.split_whitespace().next() == Some(name));
+    let exists = |name: &str| {
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(name))
+    };
 
     let autograding = json(&dir.join(".github/classroom/autograding.json"));
     let tests = autograding["tests"].as_array().unwrap();
@@ -334,10 +407,16 @@ fn the_classroom_files_are_valid_and_name_tests_that_exist() {
 
     let text = std::fs::read_to_string(dir.join(".github/workflows/classroom.yml")).unwrap();
     let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("valid YAML");
-    let steps = docs[0]["jobs"]["run-autograding-tests"]["steps"].as_vec().unwrap();
+    let steps = docs[0]["jobs"]["run-autograding-tests"]["steps"]
+        .as_vec()
+        .unwrap();
     let graded: Vec<_> = steps
         .iter()
-        .filter(|s| s["uses"].as_str().is_some_and(|u| u.contains("autograding-command-grader")))
+        .filter(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.contains("autograding-command-grader"))
+        })
         .collect();
     assert_eq!(graded.len(), tests.len());
     for step in &graded {
@@ -397,13 +476,26 @@ fn handin_round_trips_into_batch() {
         names.push(name);
     }
     assert!(names.contains(&"labs/src/lab1.rs".to_owned()), "{names:?}");
-    assert!(names.iter().all(|n| n == "syslab-handin.json" || n.starts_with("labs/")));
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "syslab-handin.json" || n.starts_with("labs/"))
+    );
     let manifest = manifest.expect("a manifest");
-    let head = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root()).output().unwrap();
-    assert_eq!(manifest["commit"], String::from_utf8_lossy(&head.stdout).trim());
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        manifest["commit"],
+        String::from_utf8_lossy(&head.stdout).trim()
+    );
     assert_eq!(manifest["grader_version"], env!("CARGO_PKG_VERSION"));
     assert!(manifest["date"].as_str().unwrap().ends_with('Z'));
-    let local = manifest["scores"]["labs"]["lab0"]["earned"].as_u64().unwrap();
+    let local = manifest["scores"]["labs"]["lab0"]["earned"]
+        .as_u64()
+        .unwrap();
     assert!(local > 0, "the skeleton passes Lab 0 locally: {manifest}");
 
     let grades = dir.join("grades");
@@ -418,7 +510,11 @@ fn handin_round_trips_into_batch() {
     assert!(out.status.success(), "{text}");
     let rows = csv_rows(&grades.join("results.csv"));
     assert_eq!(rows[0]["student"], "me");
-    assert_eq!(rows[0]["total"], local.to_string(), "the same score as at handin");
+    assert_eq!(
+        rows[0]["total"],
+        local.to_string(),
+        "the same score as at handin"
+    );
     assert_eq!(rows[0]["flags"], "", "a handin touches nothing else");
 }
 
@@ -437,7 +533,12 @@ fn a_class_of_fifty() {
     class::write_class(&subs, 50);
     let grades = dir.join("grades");
     let started = Instant::now();
-    let (out, text) = grader(&["batch", subs.to_str().unwrap(), "--out", grades.to_str().unwrap()]);
+    let (out, text) = grader(&[
+        "batch",
+        subs.to_str().unwrap(),
+        "--out",
+        grades.to_str().unwrap(),
+    ]);
     let seconds = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "{text}");
     let rows = csv_rows(&grades.join("results.csv"));

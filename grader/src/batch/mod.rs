@@ -467,9 +467,10 @@ fn write_outputs(class: &Class<'_>, graded: &[Graded], seconds: f64) -> Result<(
     );
     write("summary.md", summary::markdown(graded, max, &what, seconds))?;
     eprintln!(
-        "graded {} submissions in {seconds:.0} s; wrote {}/results.csv, summary.md and a folder \
-         per student",
+        "graded {} submission{} in {seconds:.0} s; wrote {}/results.csv, summary.md and a \
+         folder per student",
         graded.len(),
+        if graded.len() == 1 { "" } else { "s" },
         show(out).display()
     );
     Ok(())

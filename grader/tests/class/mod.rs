@@ -60,7 +60,10 @@ fn read(rel: &str) -> String {
 
 /// `text` with `from` replaced once; panics when `from` is not there.
 fn mutate(text: &str, from: &str, to: &str, what: &str) -> String {
-    assert!(text.contains(from), "{what}: `{from}` is no longer in the file");
+    assert!(
+        text.contains(from),
+        "{what}: `{from}` is no longer in the file"
+    );
     text.replacen(from, to, 1)
 }
 
@@ -71,7 +74,10 @@ fn sources(dir: &str) -> Vec<(String, String)> {
         .flatten()
         .map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            (format!("labs/src/{name}"), read(&format!("{dir}/src/{name}")))
+            (
+                format!("labs/src/{name}"),
+                read(&format!("{dir}/src/{name}")),
+            )
         })
         .collect();
     files.sort();
@@ -101,7 +107,10 @@ pub fn tampered_lab1_tests() -> String {
             }
         })
         .collect();
-    assert!(changed >= 5, "kernel/src/test/lab1.rs has no `run: name,` lines left to tamper");
+    assert!(
+        changed >= 5,
+        "kernel/src/test/lab1.rs has no `run: name,` lines left to tamper"
+    );
     out.join("\n") + "\n"
 }
 
@@ -128,7 +137,12 @@ pub fn files(kind: Kind) -> Vec<(String, String)> {
         GateDpl0 => {
             let mut f = solution();
             replace_file(&mut f, "labs/src/lab1.rs", |t| {
-                mutate(t, "GateType::Interrupt,\n        3,", "GateType::Interrupt,\n        0,", "gate DPL")
+                mutate(
+                    t,
+                    "GateType::Interrupt,\n        3,",
+                    "GateType::Interrupt,\n        0,",
+                    "gate DPL",
+                )
             });
             f
         }
@@ -153,7 +167,9 @@ pub fn files(kind: Kind) -> Vec<(String, String)> {
         }
         Syntax => {
             let mut f = solution();
-            replace_file(&mut f, "labs/src/lab3.rs", |t| format!("{t}\nfn broken( {{\n"));
+            replace_file(&mut f, "labs/src/lab3.rs", |t| {
+                format!("{t}\nfn broken( {{\n")
+            });
             f
         }
         KernelTamper => {
