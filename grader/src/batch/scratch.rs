@@ -127,13 +127,8 @@ impl Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::submission::tests::files;
     use std::time::SystemTime;
-
-    fn files(list: &[(&str, &str)]) -> Files {
-        list.iter()
-            .map(|(p, b)| (p.to_string(), b.as_bytes().to_vec()))
-            .collect()
-    }
 
     fn mtime(path: &Path) -> SystemTime {
         std::fs::metadata(path).unwrap().modified().unwrap()

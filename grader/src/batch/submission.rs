@@ -381,10 +381,11 @@ fn dependency_names(manifest: &toml::Table) -> BTreeSet<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn files(list: &[(&str, &str)]) -> Files {
+    /// Files from (path, text) pairs.
+    pub(crate) fn files(list: &[(&str, &str)]) -> Files {
         list.iter()
             .map(|(p, b)| (p.to_string(), b.as_bytes().to_vec()))
             .collect()
