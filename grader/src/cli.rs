@@ -1,8 +1,12 @@
 //! The command line, parsed into what to do (`Mode`).
 //!
 //! ```text
-//! cargo grader [LAB ...] [--solutions] [--cpu intel|amd|MODEL] [--accel tcg|kvm]
-//!              [--smp N] [--timeout S] [--json FILE] [-v]
+//! cargo grader [LAB|TEST ...] [--list] [--solutions] [--cpu intel|amd|MODEL]
+//!              [--accel tcg|kvm] [--smp N] [--timeout S] [--json FILE] [-v]
+//! cargo grader batch SUBMISSIONS [--labs lab1,lab2,...] [--jobs N] [--out DIR]
+//!              [--timeout S] [--cpu ...] [--smp N]
+//! cargo grader package gradescope|classroom [--out PATH] [--labs lab1,...] [--cpu ...]
+//! cargo grader handin [--out FILE]
 //! cargo grader demo [--solutions] [--cpu ...] [--smp N]
 //! cargo grader kd [--solutions] [--cpu ...] [--smp N] [--os 2000|xp] [--script FILE]
 //!              [--timeout S] [-v]
@@ -12,6 +16,7 @@
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -29,6 +34,8 @@ use crate::profile::{Accel, Machine, Profile};
     about = "Build the syslab kernel, boot it under QEMU, and grade the labs",
     after_help = "Examples:\n  cargo grader                 grade all four labs\n  \
                   cargo grader lab1 --cpu amd  grade lab1 on an AMD-vendor CPU\n  \
+                  cargo grader lab1.gate       run one test (a prefix such as lab2.sysexit runs several)\n  \
+                  cargo grader lab2 --list     list lab2's tests and points without booting\n  \
                   cargo grader demo            the article's experiments, scripted, on two CPUs\n  \
                   cargo grader kd --os 2000    the kd> prompt, booted the way Windows 2000 was\n  \
                   cargo grader gdb lab2        boot lab2 paused and print the gdb command that attaches\n  \
@@ -53,6 +60,69 @@ enum Command {
     Gdb(GdbArgs),
     /// Time each system-call path (int 2e, SYSENTER, SYSCALL) on 1 and 2 CPUs (lab=bench)
     Bench(BenchArgs),
+    /// Grade a folder of submissions in parallel, each with only its own files over this course tree
+    Batch(BatchArgs),
+    /// Pack this course's grader for Gradescope (an autograder zip) or GitHub Classroom (a workflow)
+    Package(PackageArgs),
+    /// Grade once, then write your files and the scores to a tarball to hand in
+    Handin(HandinArgs),
+}
+
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// gradescope: an autograder zip; classroom: .github/classroom/autograding.json and a workflow
+    #[arg(value_enum)]
+    platform: Platform,
+    /// The zip to write [default: autograder.zip], or the directory the classroom files go
+    /// under [default: this checkout]
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Labs to grade, comma-separated [default: all four]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LAB,...")]
+    labs: Vec<Lab>,
+    /// CPU profile the package grades on: intel, amd, or any QEMU -cpu model
+    #[arg(long, value_name = "intel|amd|MODEL", default_value = "intel", value_parser = Profile::parse)]
+    cpu: Profile,
+}
+
+/// Where `package` packs the grader for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    Gradescope,
+    Classroom,
+}
+
+#[derive(Debug, Args)]
+struct HandinArgs {
+    /// The tarball to write
+    #[arg(long, value_name = "FILE", default_value = "handin.tar.gz")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct BatchArgs {
+    /// A directory with one entry per student: a directory (a checkout of the course, or its
+    /// labs/), a .tar.gz or a .zip; the entry's name is the student's
+    #[arg(value_name = "SUBMISSIONS")]
+    submissions: PathBuf,
+    /// Labs to grade, comma-separated [default: all four]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LAB,...")]
+    labs: Vec<Lab>,
+    /// Submissions graded at once [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    jobs: Option<u32>,
+    /// Where results.csv, summary.md and a folder per student go
+    #[arg(long, value_name = "DIR", default_value = "grades")]
+    out: PathBuf,
+    /// Seconds each submission may take, its build and all its boots
+    #[arg(long, value_name = "S", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
+    /// CPU profile: intel (qemu64,vendor=GenuineIntel), amd (qemu64), or any QEMU -cpu model
+    #[arg(long, value_name = "intel|amd|MODEL", default_value = "intel", value_parser = Profile::parse)]
+    cpu: Profile,
+    /// Number of CPUs
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=255))]
+    smp: u32,
 }
 
 #[derive(Debug, Args)]
@@ -73,9 +143,13 @@ struct MachineArgs {
 
 #[derive(Debug, Args)]
 struct GradeArgs {
-    /// Labs to grade (default: all four)
-    #[arg(value_enum, value_name = "LAB")]
-    labs: Vec<Lab>,
+    /// Labs to grade (default: all four), or tests: a name such as lab1.gate, or a prefix
+    /// such as lab2.sysexit for every test whose name starts with it
+    #[arg(value_name = "LAB|TEST", value_parser = parse_selector)]
+    labs: Vec<Selector>,
+    /// List the tests with their points and descriptions, from the kernel image, without booting
+    #[arg(long)]
+    list: bool,
     #[command(flatten)]
     machine: MachineArgs,
     /// QEMU accelerator
@@ -149,6 +223,32 @@ struct BenchArgs {
     verbose: bool,
 }
 
+/// One positional argument of grading: a whole lab, or the tests of a lab
+/// whose names start with a prefix (as MIT's gradelib selects tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Lab(Lab),
+    Tests { lab: Lab, prefix: String },
+}
+
+/// `lab1` is a lab; `lab1.gate` or `lab2.sysexit` a test name or prefix.
+pub fn parse_selector(text: &str) -> Result<Selector, String> {
+    let lab_named = |name: &str| Lab::ALL.into_iter().find(|l| l.as_str() == name);
+    if let Some(lab) = lab_named(text) {
+        return Ok(Selector::Lab(lab));
+    }
+    match text.split_once('.').and_then(|(lab, _)| lab_named(lab)) {
+        Some(lab) => Ok(Selector::Tests {
+            lab,
+            prefix: text.to_owned(),
+        }),
+        None => Err(format!(
+            "`{text}` is neither a lab (lab0, lab1, lab2, lab3) nor a test of one, such as \
+             lab1.gate or lab2.sysexit; `cargo grader LAB --list` lists a lab's tests"
+        )),
+    }
+}
+
 /// The kernel clamps `batches=` to 1..=99.
 const MAX_BATCHES: u64 = 99;
 /// A week: enough for 0xFFFFFF iterations on a slow machine.
@@ -201,6 +301,11 @@ pub struct Grade {
     pub target: Target,
     /// In the order given, without repeats.
     pub labs: Vec<Lab>,
+    /// Per lab, the test prefixes asked for; a lab without an entry runs
+    /// every test (it was named, or nothing was).
+    pub tests: BTreeMap<Lab, Vec<String>>,
+    /// `--list`: print the plan instead of grading.
+    pub list: bool,
     pub timeout_secs: u64,
     pub json: Option<PathBuf>,
     pub verbose: bool,
@@ -220,9 +325,35 @@ pub struct Bench {
     pub verbose: bool,
 }
 
+/// `cargo grader batch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub submissions: PathBuf,
+    /// In the order given, without repeats.
+    pub labs: Vec<Lab>,
+    pub jobs: usize,
+    pub out: PathBuf,
+    /// Per submission: its build and all its boots.
+    pub timeout_secs: u64,
+    pub machine: Machine,
+}
+
+/// `cargo grader package`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    pub platform: Platform,
+    /// In the order given, without repeats.
+    pub labs: Vec<Lab>,
+    pub cpu: Profile,
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Grade(Grade),
+    Batch(Batch),
+    Package(Package),
+    Handin(PathBuf),
     Demo(Target),
     Gdb(Target, Lab),
     Bench(Bench),
@@ -290,20 +421,36 @@ impl TryFrom<Cli> for Mode {
                     target: b.machine.into_target(b.accel),
                 })
             }
+            Some(Command::Handin(h)) => Mode::Handin(h.out),
+            Some(Command::Package(p)) => Mode::Package(Package {
+                platform: p.platform,
+                labs: labs_of(p.labs),
+                cpu: p.cpu,
+                out: p.out,
+            }),
+            Some(Command::Batch(b)) => {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                let labs = labs_of(b.labs);
+                Mode::Batch(Batch {
+                    submissions: b.submissions,
+                    labs,
+                    jobs: b.jobs.map_or(cores, |n| n as usize),
+                    out: b.out,
+                    timeout_secs: b.timeout,
+                    machine: Machine {
+                        profile: b.cpu,
+                        accel: Accel::Tcg,
+                        smp: b.smp,
+                    },
+                })
+            }
             None => {
                 let g = cli.grade;
-                let mut labs: Vec<Lab> = Vec::new();
-                for lab in if g.labs.is_empty() {
-                    Lab::ALL.to_vec()
-                } else {
-                    g.labs
-                } {
-                    if !labs.contains(&lab) {
-                        labs.push(lab);
-                    }
-                }
+                let (labs, tests) = selection(&g.labs);
                 Mode::Grade(Grade {
                     labs,
+                    tests,
+                    list: g.list,
                     timeout_secs: g.timeout.unwrap_or(g.accel.default_timeout_secs()),
                     json: g.json,
                     verbose: g.verbose,
@@ -312,6 +459,42 @@ impl TryFrom<Cli> for Mode {
             }
         })
     }
+}
+
+/// `--labs`: in order, without repeats; all four when none is given.
+fn labs_of(labs: Vec<Lab>) -> Vec<Lab> {
+    selection(&labs.into_iter().map(Selector::Lab).collect::<Vec<_>>()).0
+}
+
+/// The labs to grade, in order, and the test prefixes of the labs that
+/// were not named whole.
+fn selection(selectors: &[Selector]) -> (Vec<Lab>, BTreeMap<Lab, Vec<String>>) {
+    if selectors.is_empty() {
+        return (Lab::ALL.to_vec(), BTreeMap::new());
+    }
+    let mut labs: Vec<Lab> = Vec::new();
+    let mut tests: BTreeMap<Lab, Vec<String>> = BTreeMap::new();
+    for selector in selectors {
+        let lab = match selector {
+            Selector::Lab(lab) | Selector::Tests { lab, .. } => *lab,
+        };
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+        if let Selector::Tests { prefix, .. } = selector {
+            let prefixes = tests.entry(lab).or_default();
+            if !prefixes.contains(prefix) {
+                prefixes.push(prefix.clone());
+            }
+        }
+    }
+    // A lab named whole runs every test, whatever else names its tests.
+    for selector in selectors {
+        if let Selector::Lab(lab) = selector {
+            tests.remove(lab);
+        }
+    }
+    (labs, tests)
 }
 
 /// Parses the process's arguments; on a usage error clap prints it and
@@ -387,6 +570,105 @@ mod tests {
         assert_eq!(
             grade(&["--cpu", "Skylake-Client"]).target.machine.profile,
             Profile::Model("Skylake-Client".into())
+        );
+    }
+
+    #[test]
+    fn tests_and_prefixes_select_within_their_labs() {
+        let g = grade(&[
+            "lab2.sysexit",
+            "lab1.gate",
+            "lab2.msrs",
+            "lab2.sysexit",
+            "--list",
+        ]);
+        assert_eq!(g.labs, [Lab::Lab2, Lab::Lab1]);
+        assert_eq!(g.tests[&Lab::Lab2], ["lab2.sysexit", "lab2.msrs"]);
+        assert_eq!(g.tests[&Lab::Lab1], ["lab1.gate"]);
+        assert!(g.list);
+        // A lab named whole runs all of it.
+        let g = grade(&["lab1.gate", "lab1", "lab3."]);
+        assert_eq!(g.labs, [Lab::Lab1, Lab::Lab3]);
+        assert!(!g.tests.contains_key(&Lab::Lab1));
+        assert_eq!(g.tests[&Lab::Lab3], ["lab3."]);
+        assert!(grade(&[]).tests.is_empty());
+        assert!(!grade(&[]).list);
+        for bad in ["gate", "lab9.gate", "lab", "lab1gate", ".gate"] {
+            let err = mode(&[bad]).unwrap_err().to_string();
+            assert!(err.contains("neither a lab"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn batch_defaults_and_flags() {
+        let Mode::Batch(b) = mode(&["batch", "subs"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.submissions, PathBuf::from("subs"));
+        assert_eq!(b.labs, Lab::ALL);
+        assert!(b.jobs >= 1);
+        assert_eq!((b.out, b.timeout_secs), (PathBuf::from("grades"), 300));
+        assert_eq!(b.machine.profile, Profile::Intel);
+        let Mode::Batch(b) = mode(&[
+            "batch",
+            "subs",
+            "--labs",
+            "lab2,lab1,lab2",
+            "--jobs",
+            "3",
+            "--out",
+            "o",
+            "--timeout",
+            "60",
+            "--cpu",
+            "amd",
+            "--smp",
+            "1",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(b.labs, [Lab::Lab2, Lab::Lab1]);
+        assert_eq!((b.jobs, b.timeout_secs, b.machine.smp), (3, 60, 1));
+        assert_eq!(b.machine.profile, Profile::Amd);
+        for bad in [
+            &["batch"][..],
+            &["batch", "s", "--labs", "lab9"],
+            &["batch", "s", "--jobs", "0"],
+            &["batch", "s", "--timeout", "0"],
+        ] {
+            assert!(mode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn package_and_handin() {
+        let Mode::Package(p) =
+            mode(&["package", "gradescope", "--out", "a.zip", "--labs", "lab1"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(p.platform, Platform::Gradescope);
+        assert_eq!(
+            (p.labs, p.out),
+            (vec![Lab::Lab1], Some(PathBuf::from("a.zip")))
+        );
+        let Mode::Package(p) = mode(&["package", "classroom"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (p.platform, p.labs.len(), p.out),
+            (Platform::Classroom, 4, None)
+        );
+        assert!(mode(&["package"]).is_err());
+        assert!(mode(&["package", "moodle"]).is_err());
+        assert_eq!(
+            mode(&["handin"]).unwrap(),
+            Mode::Handin("handin.tar.gz".into())
+        );
+        assert_eq!(
+            mode(&["handin", "--out", "me.tar.gz"]).unwrap(),
+            Mode::Handin("me.tar.gz".into())
         );
     }
 

@@ -3,7 +3,10 @@
 //! `cargo test`. Each file is one graded test.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 use crate::builder::Variant;
 use crate::cmdline::Lab;
@@ -50,6 +53,50 @@ pub fn run(lab: Lab, ws: &Workspace, variant: Variant) -> Outcome {
             &dir.join("tests").join(format!("{lab}.rs")),
         ),
         Err(e) => Outcome::failed(format!("could not run cargo test: {e}")),
+    }
+}
+
+/// Runs a host-test executable built beforehand (batch), killing it after
+/// `timeout`: the student's pure functions run natively here, and one
+/// that loops must not stall the class.
+pub fn run_executable(exe: &Path, file: &Path, timeout: Duration) -> Outcome {
+    let child = Command::new(exe)
+        .args(["--test-threads", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => return Outcome::failed(format!("could not run {}: {e}", exe.display())),
+    };
+    let pipe = |reader: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut reader) = reader {
+                let _ = reader.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = pipe(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = pipe(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = child.wait_timeout(timeout).ok().flatten();
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (out, err) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    match status {
+        Some(status) => judge(status.success(), &out, &err, file),
+        None => Outcome::failed(format!(
+            "the tests in {} did not finish in {} s (a loop in a pure function?)",
+            file.display(),
+            timeout.as_secs()
+        )),
     }
 }
 

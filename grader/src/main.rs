@@ -7,6 +7,8 @@
 //! - preflight: QEMU and the Rust target are there, or how to install them
 //! - builder: `cargo build` of the user program and the kernel, with a spinner
 //! - cmdline, profile, qemu: the kernel command line and the QEMU command line; one boot
+//! - plan, select: every lab's tests from the kernel image, before booting;
+//!   the tests the command line names
 //! - protocol: serial lines -> events, filtered by the boot's nonce
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
@@ -15,8 +17,13 @@
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
 //! - kd/: the `kd>` prompt's session, interactive or from a script; demo
 //!   runs the book's two scripts through it
-//! - grade, demo, gdb, bench, kd: the five commands
+//! - batch/: grading a class; a submission's files (submission), the scratch
+//!   tree it is built in (scratch, compile), the class's CSV, JSON and
+//!   summary (results, summary)
+//! - package/: the grader packed for Gradescope and GitHub Classroom
+//! - grade, demo, gdb, bench, kd, batch, package, handin: the commands
 
+mod batch;
 mod bench;
 mod builder;
 mod cli;
@@ -27,9 +34,12 @@ mod exit;
 mod gdb;
 mod grade;
 mod gradescope;
+mod handin;
 mod hosttests;
 mod kd;
+mod package;
 mod paths;
+mod plan;
 mod preflight;
 mod profile;
 mod protocol;
@@ -37,6 +47,7 @@ mod qemu;
 mod report;
 mod runner;
 mod score;
+mod select;
 mod symbolize;
 
 use std::io::IsTerminal;
@@ -55,6 +66,9 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
         Mode::Kd(k) => kd::run(k),
+        Mode::Batch(b) => batch::run(b),
+        Mode::Package(p) => package::run(p),
+        Mode::Handin(out) => handin::run(out),
     };
     match result {
         Ok(code) => ExitCode::from(code),

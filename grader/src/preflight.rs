@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::profile::Accel;
-use crate::qemu::QEMU;
+use crate::qemu::{self, QEMU_ENV};
 
 /// The oldest QEMU the course was measured on (FACTS.md).
 pub const MIN_QEMU: (u32, u32) = (7, 2);
@@ -36,19 +36,26 @@ pub fn parse_qemu_version(text: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch))
 }
 
-/// QEMU is on PATH and new enough.
+/// QEMU (`SYSLAB_QEMU`, or qemu-system-x86_64 on PATH) runs and is new enough.
 pub fn check_qemu() -> Result<()> {
-    let output = match Command::new(QEMU).arg("--version").output() {
+    let binary = qemu::binary();
+    let shown = binary.display();
+    let output = match Command::new(&binary).arg("--version").output() {
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            bail!("{QEMU} is not installed (or not on PATH); {INSTALL_QEMU}")
+            if std::env::var_os(QEMU_ENV).is_some_and(|v| !v.is_empty()) {
+                bail!(
+                    "{QEMU_ENV}={shown} does not exist; unset it to use qemu-system-x86_64 from PATH"
+                )
+            }
+            bail!("{shown} is not installed (or not on PATH); {INSTALL_QEMU}")
         }
-        Err(err) => bail!("cannot run `{QEMU} --version`: {err}"),
+        Err(err) => bail!("cannot run `{shown} --version`: {err}"),
     };
     let text = String::from_utf8_lossy(&output.stdout);
     let Some((major, minor, patch)) = parse_qemu_version(&text) else {
         bail!(
-            "`{QEMU} --version` printed no version the grader understands ({:?}); syslab needs \
+            "`{shown} --version` printed no version the grader understands ({:?}); syslab needs \
              QEMU {}.{} or newer; {INSTALL_QEMU}",
             text.lines().next().unwrap_or(""),
             MIN_QEMU.0,

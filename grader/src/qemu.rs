@@ -12,8 +12,19 @@ use wait_timeout::ChildExt;
 
 use crate::profile::Machine;
 
-/// The emulator binary.
+/// The emulator binary, looked up on PATH unless `SYSLAB_QEMU` names another.
 pub const QEMU: &str = "qemu-system-x86_64";
+/// The environment variable that picks the QEMU binary (a path, or a name
+/// looked up on PATH): a second QEMU version, or a stand-in for tests.
+pub const QEMU_ENV: &str = "SYSLAB_QEMU";
+
+/// The QEMU binary the grader runs: `$SYSLAB_QEMU` when set, else `qemu-system-x86_64`.
+pub fn binary() -> PathBuf {
+    match std::env::var_os(QEMU_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(QEMU),
+    }
+}
 
 /// The kernel wrote 16 to isa-debug-exit: the run ended normally.
 pub const EXIT_DONE: i32 = 33;
@@ -93,7 +104,7 @@ impl BootSpec<'_> {
 
 /// The command as a user could paste it into a POSIX shell.
 pub fn display_command(args: &[OsString]) -> String {
-    std::iter::once(QEMU.to_owned())
+    std::iter::once(shell_quote(&binary().to_string_lossy()))
         .chain(args.iter().map(|arg| shell_quote(&arg.to_string_lossy())))
         .collect::<Vec<_>>()
         .join(" ")
@@ -130,13 +141,20 @@ pub struct Finished {
 }
 
 fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
-    Command::new(QEMU)
+    Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))
+        .with_context(cannot_start)
+}
+
+pub fn cannot_start() -> String {
+    format!(
+        "cannot start {}; is it installed and on PATH (or is {QEMU_ENV} right)?",
+        binary().display()
+    )
 }
 
 fn ending_of(status: ExitStatus) -> Ending {
@@ -188,10 +206,10 @@ pub fn run_captured(
 
 /// Runs QEMU in the foreground with the terminal (demo, gdb).
 pub fn run_interactive(args: &[OsString]) -> Result<Ending> {
-    let status = Command::new(QEMU)
+    let status = Command::new(binary())
         .args(args)
         .status()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))?;
+        .with_context(cannot_start)?;
     Ok(ending_of(status))
 }
 

@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::builder::Images;
 use crate::cmdline::{Inject, KernelCmdline, Lab, Nonce, Program, Selection};
 use crate::diagnose::{self, BootEnd, Context};
 use crate::paths::{Workspace, fresh_file, read_lossy, show};
+use crate::plan::ImagePlan;
 use crate::profile::{Accel, Machine};
 use crate::protocol::{Event, Line, Transcript};
 use crate::qemu::{self, BootSpec, Serial};
@@ -32,7 +33,30 @@ pub struct Settings<'a> {
     pub inject: Option<Inject>,
     pub verbose: bool,
     pub symbolizer: Option<&'a Symbolizer>,
+    /// Every lab's tests, from the kernel image.
+    pub plan: &'a ImagePlan,
+    /// When the whole grading must stop (batch's per-submission time):
+    /// no boot starts after it, and none runs past it.
+    pub deadline: Option<Instant>,
 }
+
+impl Settings<'_> {
+    /// A boot's time: `timeout_secs`, or what is left before the deadline.
+    fn boot_timeout(&self) -> Duration {
+        let timeout = Duration::from_secs(self.timeout_secs);
+        match self.deadline {
+            Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
+            None => timeout,
+        }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Why the tests left have no result when the deadline passed.
+const OUT_OF_TIME: &str = "did not run: the submission's time ran out (batch --timeout)";
 
 /// One boot, parsed and diagnosed.
 struct Boot {
@@ -42,50 +66,69 @@ struct Boot {
     diagnostic: Option<String>,
 }
 
-/// Runs every boot a lab needs and scores it.
-pub fn grade_lab(lab: Lab, s: &Settings<'_>) -> Result<LabScore> {
-    let mut plan: Option<Vec<Planned>> = None;
+/// Runs every boot a lab needs and scores it: every test of the lab, or
+/// only those named in `only` (in plan order). The image's plan says what
+/// there is to score before anything boots, so a lab whose boot never
+/// reaches the test runner scores 0 out of its full points.
+pub fn grade_lab(lab: Lab, only: Option<&[String]>, s: &Settings<'_>) -> Result<LabScore> {
+    let mut plan = s.plan.for_lab(lab, &s.machine.profile);
+    let mut boot_plan_checked = false;
     let mut results: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut notes: Vec<String> = Vec::new();
-    let mut selection = Selection::All;
+    let selected = |plan: &[Planned]| -> Vec<Planned> {
+        plan.iter()
+            .filter(|t| only.is_none_or(|names| names.contains(&t.name)))
+            .cloned()
+            .collect()
+    };
+    let mut selection = match only {
+        None => Selection::All,
+        Some(names) => Selection::Only(names.to_vec()),
+    };
     let mut never_ran = String::from("this test never ran");
     let mut number = 0;
 
     loop {
+        if s.out_of_time() {
+            never_ran = OUT_OF_TIME.into();
+            break;
+        }
         number += 1;
         let inject = if number == 1 { s.inject } else { None };
         let boot = run_boot(lab, number, &selection, inject, s)?;
-        if plan.is_none() {
-            plan = plan_of(&boot.transcript);
+        let announced = plan_of(&boot.transcript);
+        if !boot_plan_checked && let Some(announced) = &announced {
+            boot_plan_checked = true;
+            check_announced(lab, s, announced, &mut plan, &mut notes);
         }
         observe(lab, number, &boot.transcript, s.machine, &mut notes);
 
         if let Some(message) = selftest_verdict(&boot.transcript, s.machine.accel) {
             if s.machine.accel == Accel::Kvm {
-                return Ok(not_graded(lab, s.machine, plan.as_deref(), message, notes));
+                return Ok(not_graded(lab, s.machine, &selected(&plan), message, notes));
             }
             note(&mut notes, message);
         }
+        let graded = selected(&plan);
 
-        let Some(plan) = plan.as_deref() else {
+        if announced.is_none() && !boot_plan_checked {
             let why = boot
                 .diagnostic
                 .unwrap_or_else(|| "the kernel printed `done`".into());
+            let error = format!("{}\n{why}", no_plan_error(&boot.transcript, number));
+            let headline = error.lines().next().unwrap_or_default().to_owned();
             return Ok(LabScore {
                 lab,
                 machine: s.machine.clone(),
-                tests: vec![],
-                error: Some(format!(
-                    "{}\n{why}",
-                    no_plan_error(&boot.transcript, number)
-                )),
-                environment_error: false,
+                tests: score_tests(&graded, &results, &format!("did not run: {headline}")),
+                error: Some(error),
+                environment_error: matches!(boot.end, BootEnd::QemuFailed { .. }),
                 notes,
             });
-        };
+        }
 
         let (mut progress, running) =
-            record_results(&boot.transcript, plan, &mut results, &mut notes);
+            record_results(&boot.transcript, &graded, &mut results, &mut notes);
         let Some(diagnostic) = boot.diagnostic else {
             never_ran = "the kernel printed `done` without a result for this test".into();
             break;
@@ -97,7 +140,7 @@ pub fn grade_lab(lab: Lab, s: &Settings<'_>) -> Result<LabScore> {
             _ => None,
         };
         let culprit = named
-            .filter(|t| is_planned(plan, t) && !results.contains_key(t))
+            .filter(|t| is_planned(&graded, t) && !results.contains_key(t))
             .or(running);
         let mut attached = false;
         if let Some(test) = culprit
@@ -107,7 +150,7 @@ pub fn grade_lab(lab: Lab, s: &Settings<'_>) -> Result<LabScore> {
             progress += 1;
             attached = true;
         }
-        let remaining: Vec<String> = plan
+        let remaining: Vec<String> = graded
             .iter()
             .filter(|t| !results.contains_key(&t.name))
             .map(|t| t.name.clone())
@@ -123,7 +166,7 @@ pub fn grade_lab(lab: Lab, s: &Settings<'_>) -> Result<LabScore> {
         if remaining.is_empty() {
             break;
         }
-        if progress == 0 || number as usize > plan.len() {
+        if progress == 0 || number as usize > graded.len() {
             never_ran =
                 format!("did not run: boot {number} stopped before reaching it\n{diagnostic}");
             break;
@@ -131,19 +174,45 @@ pub fn grade_lab(lab: Lab, s: &Settings<'_>) -> Result<LabScore> {
         selection = Selection::Only(remaining);
     }
 
-    let plan = plan.unwrap_or_default();
     Ok(LabScore {
         lab,
         machine: s.machine.clone(),
-        tests: score_tests(&plan, &results, &never_ran),
+        tests: score_tests(&selected(&plan), &results, &never_ran),
         error: None,
         environment_error: false,
         notes,
     })
 }
 
-/// Why a lab without `plan` lines scores 0/0: the kernel died before its
-/// test runner, or (a kernel bug) it ran tests without announcing them.
+/// The kernel's `plan` lines must be one of the image's lists for the lab.
+/// When the grader could not tell the CPU's vendor, they say which; a plan
+/// that is none of them is noted, and the image's is kept.
+fn check_announced(
+    lab: Lab,
+    s: &Settings<'_>,
+    announced: &[Planned],
+    plan: &mut Vec<Planned>,
+    notes: &mut Vec<String>,
+) {
+    if announced == plan.as_slice() {
+        return;
+    }
+    match s.plan.matching(lab, announced) {
+        Some(list) => *plan = list,
+        None => note(
+            notes,
+            format!(
+                "the kernel's `plan` lines differ from the test plan in its image ({} tests \
+                 announced, {} in the image); scored against the image's",
+                announced.len(),
+                plan.len()
+            ),
+        ),
+    }
+}
+
+/// Why a boot without `plan` lines graded nothing: the kernel died before
+/// its test runner, or (a kernel bug) it ran tests without announcing them.
 fn no_plan_error(transcript: &Transcript, number: u32) -> String {
     let results = transcript
         .events()
@@ -163,7 +232,7 @@ fn no_plan_error(transcript: &Transcript, number: u32) -> String {
     }
 }
 
-/// `target/syslab/logs/<lab>-<profile>-<accel>-boot<N>[-suffix].<kind>.log`
+/// `target/syslab/logs/<run>/<lab>-<profile>-<accel>-boot<N>[-suffix].<kind>.log`
 fn log_path(s: &Settings<'_>, lab: Lab, number: u32, suffix: &str, kind: &str) -> PathBuf {
     s.ws.logs_dir().join(format!(
         "{lab}-{}-{}-boot{number}{suffix}.{kind}.log",
@@ -179,9 +248,7 @@ fn run_boot(
     inject: Option<Inject>,
     s: &Settings<'_>,
 ) -> Result<Boot> {
-    let logs = s.ws.logs_dir();
-    std::fs::create_dir_all(&logs)
-        .with_context(|| format!("cannot create the log directory {}", logs.display()))?;
+    s.ws.create_logs()?;
     let serial_log = log_path(s, lab, number, "", "serial");
     let qemu_log = log_path(s, lab, number, "", "qemu");
     fresh_file(&serial_log)?;
@@ -211,8 +278,7 @@ fn run_boot(
     if s.verbose {
         eprintln!("{lab} boot {number}: {}", qemu::display_command(&args));
     }
-    let timeout = Duration::from_secs(s.timeout_secs);
-    let finished = qemu::run_captured(&args, timeout, None)?;
+    let finished = qemu::run_captured(&args, s.boot_timeout(), None)?;
 
     let serial = std::fs::read(&serial_log).unwrap_or_default();
     if s.verbose {
@@ -437,11 +503,10 @@ fn record_results(
 fn not_graded(
     lab: Lab,
     machine: &Machine,
-    plan: Option<&[Planned]>,
+    plan: &[Planned],
     message: String,
     notes: Vec<String>,
 ) -> LabScore {
-    let plan = plan.unwrap_or_default();
     LabScore {
         lab,
         machine: machine.clone(),
@@ -561,7 +626,7 @@ mod tests {
             smp: 2,
         };
         let plan = vec![planned("lab1.a", 5)];
-        let lab = not_graded(Lab::Lab1, &machine, Some(&plan), message, vec![]);
+        let lab = not_graded(Lab::Lab1, &machine, &plan, message, vec![]);
         assert!(lab.environment_error);
         assert_eq!((lab.earned(), lab.possible()), (0, 5));
         assert!(

@@ -226,3 +226,82 @@ fn a_short_benchmark_writes_sane_rows() {
         assert!(r["calls_per_sec"].as_f64().unwrap() > 0.0, "{r}");
     }
 }
+
+#[test]
+fn one_test_or_a_prefix_runs_and_scores_only_those() {
+    if !has_solutions() {
+        return;
+    }
+    let file = temp("selected.json");
+    let (out, text) = grader(&[
+        "lab1.gate",
+        "lab1.null",
+        "--solutions",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{text}");
+    let names: Vec<String> = json(&file)["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["lab1.gate", "lab1.null_call"], "{text}");
+    assert!(text.contains("Score: 15/15"), "{text}");
+
+    let (out, text) = grader(&["lab1.nothing"]);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("no test of lab1 is named `lab1.nothing`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  lab1.gate\n"),
+        "the lab's tests are listed:\n{text}"
+    );
+}
+
+#[test]
+fn list_prints_each_test_with_its_points_without_booting() {
+    let (out, text) = grader(&["lab1", "lab2", "--list", "--cpu", "amd"]);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("== lab2 (amd) =="), "{text}");
+    let gate = text
+        .lines()
+        .find(|l| l.starts_with("lab1.gate "))
+        .expect("lab1.gate listed");
+    assert!(gate.contains(" 5  gate 0x2E"), "{gate}");
+    assert!(
+        text.contains("lab2.sysenter_ud"),
+        "the AMD list of Lab 2:\n{text}"
+    );
+    assert!(text.contains("lab2.host_tests"), "{text}");
+    assert!(!text.contains("Score:"), "nothing was graded:\n{text}");
+}
+
+#[test]
+fn two_runs_keep_their_own_logs() {
+    if !has_solutions() {
+        return;
+    }
+    let log_of = |text: &str| -> String {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("serial log: "))
+            .unwrap_or_else(|| panic!("no serial log named:\n{text}"))
+            .to_owned()
+    };
+    let (_, first) = grader(&["lab0", "--solutions", "--inject", "ring0"]);
+    let (_, second) = grader(&["lab0", "--solutions", "--inject", "ring0"]);
+    let (a, b) = (log_of(&first), log_of(&second));
+    assert_ne!(a, b, "each run has its own directory");
+    assert!(
+        a.starts_with("target/syslab/logs/") && root().join(&a).is_file(),
+        "{a}"
+    );
+    assert!(
+        root().join(&b).is_file(),
+        "the second run left the first's log alone"
+    );
+    assert!(root().join("target/syslab/logs/latest").exists());
+}

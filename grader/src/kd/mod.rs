@@ -34,7 +34,7 @@ use crate::cli::Target;
 use crate::cmdline::{KernelCmdline, Nonce, Program, Selection};
 use crate::diagnose::{self, Context};
 use crate::paths::{Workspace, fresh_file, read_lossy, show};
-use crate::qemu::{self, BootSpec, Ending, Finished, QEMU, Serial};
+use crate::qemu::{self, BootSpec, Ending, Finished, Serial};
 use crate::symbolize::Symbolizer;
 use crate::{builder, exit, grade, preflight};
 use script::Step;
@@ -193,13 +193,13 @@ fn session(
     if kd.verbose {
         eprintln!("kd: {}", qemu::display_command(&args));
     }
-    let mut child = Command::new(QEMU)
+    let mut child = Command::new(qemu::binary())
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))?;
+        .with_context(qemu::cannot_start)?;
     let mut driver = Driver::new(&nonce, kd, input, show_comment);
     let run = driver.drive(&mut child);
     let _ = child.kill();

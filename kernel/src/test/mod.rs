@@ -19,6 +19,7 @@ pub mod lab1;
 pub mod lab2;
 #[cfg(target_os = "none")]
 pub mod lab3;
+pub mod plan;
 #[cfg(target_os = "none")]
 pub mod user;
 
@@ -32,6 +33,46 @@ pub struct Test {
     /// Ok(message) on a pass, Err(what went wrong) on a failure.
     pub run: fn() -> Result<String, String>,
 }
+
+/// One lab's tests, for the CPUs of one vendor or for any CPU.
+pub struct List {
+    /// `lab0` .. `lab3`.
+    pub lab: &'static str,
+    /// `any`, or `intel` / `amd` for a lab whose tests differ by vendor.
+    pub vendor: &'static str,
+    pub tests: &'static [Test],
+}
+
+/// Every lab's tests: what the runner runs (`tests_for`) and what the image's
+/// plan section announces (plan.rs). Lab 2 has a list per vendor.
+#[cfg(target_os = "none")]
+pub static LISTS: &[List] = &[
+    List {
+        lab: "lab0",
+        vendor: "any",
+        tests: lab0::TESTS,
+    },
+    List {
+        lab: "lab1",
+        vendor: "any",
+        tests: lab1::TESTS,
+    },
+    List {
+        lab: "lab2",
+        vendor: "intel",
+        tests: lab2::INTEL,
+    },
+    List {
+        lab: "lab2",
+        vendor: "amd",
+        tests: lab2::AMD,
+    },
+    List {
+        lab: "lab3",
+        vendor: "any",
+        tests: lab3::TESTS,
+    },
+];
 
 static NONCE: spin::Once<&'static str> = spin::Once::new();
 
@@ -109,14 +150,15 @@ pub fn current_test_name(cpu: &PerCpu) -> &'static str {
 /// The tests of `lab`, in the order they run.
 #[cfg(target_os = "none")]
 pub fn tests_for(lab: &str) -> &'static [Test] {
-    match lab {
-        "lab0" => lab0::TESTS,
-        "lab1" => lab1::TESTS,
-        "lab2" if crate::shared_user_data::cpu_features().intel => lab2::INTEL,
-        "lab2" => lab2::AMD,
-        "lab3" => lab3::TESTS,
-        _ => &[],
-    }
+    let vendor = if crate::shared_user_data::cpu_features().intel {
+        "intel"
+    } else {
+        "amd"
+    };
+    LISTS
+        .iter()
+        .find(|l| l.lab == lab && (l.vendor == "any" || l.vendor == vendor))
+        .map_or(&[], |l| l.tests)
 }
 
 /// Announces the lab's tests and their points. Printed early in the boot,

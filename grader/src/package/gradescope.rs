@@ -1,0 +1,87 @@
+//! `cargo grader package gradescope --out autograder.zip`: Gradescope's
+//! autograder zip. It holds setup.sh and run_autograder (the scripts
+//! beside this file, with the labs and CPU filled in) and, under course/,
+//! the build parts of this checkout: what batch copies into its scratch
+//! tree. Gradescope unpacks it into /autograder/source.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use zip::write::SimpleFileOptions;
+
+use super::{Package, lab_list};
+use crate::batch::scratch;
+use crate::exit;
+use crate::paths::{Workspace, show};
+
+const SETUP: &str = include_str!("setup.sh");
+const RUN: &str = include_str!("run_autograder");
+/// Where the course tree goes in the zip (and so in /autograder/source).
+pub const COURSE: &str = "course";
+
+/// A script with its placeholders filled in.
+fn fill(script: &str, p: &Package) -> String {
+    script
+        .replace("@LABS@", &lab_list(&p.labs))
+        .replace("@CPU@", &p.cpu.label())
+}
+
+pub fn run(p: &Package) -> Result<u8> {
+    let ws = Workspace::locate()?;
+    // The labs must exist and build before a course uploads them.
+    let chosen = super::tests(&ws, &p.labs, &p.cpu)?;
+    let files = scratch::snapshot(&ws.root)?;
+    let out = p.out.clone().unwrap_or_else(|| "autograder.zip".into());
+    write(&out, p, &files)?;
+    let points: u32 = chosen.iter().flat_map(|c| &c.tests).map(|t| t.points).sum();
+    println!(
+        "wrote {}: {} on {}, {points} points; upload it as the assignment's autograder \
+         (Ubuntu 24.04 base image: QEMU 7.2 or newer is needed)",
+        show(&out).display(),
+        lab_list(&p.labs),
+        p.cpu.label()
+    );
+    Ok(exit::FULL_MARKS)
+}
+
+fn write(out: &Path, p: &Package, files: &crate::batch::submission::Files) -> Result<()> {
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let plain = SimpleFileOptions::default().unix_permissions(0o644);
+    let script = SimpleFileOptions::default().unix_permissions(0o755);
+    let mut add = |name: &str, bytes: &[u8], options| -> Result<()> {
+        zip.start_file(name, options)
+            .and_then(|()| zip.write_all(bytes).map_err(Into::into))
+            .with_context(|| format!("cannot add {name} to {}", out.display()))
+    };
+    add("setup.sh", fill(SETUP, p).as_bytes(), script)?;
+    add("run_autograder", fill(RUN, p).as_bytes(), script)?;
+    for (path, bytes) in files.iter().filter(|(path, _)| scratch::in_parts(path)) {
+        add(&format!("{COURSE}/{path}"), bytes, plain)?;
+    }
+    zip.finish()
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_get_the_labs_and_cpu() {
+        let p = Package {
+            platform: crate::cli::Platform::Gradescope,
+            labs: vec![crate::cmdline::Lab::Lab1, crate::cmdline::Lab::Lab2],
+            cpu: crate::profile::Profile::Amd,
+            out: None,
+        };
+        let run = fill(RUN, &p);
+        assert!(run.contains("--labs lab1,lab2 --cpu amd"), "{run}");
+        assert!(!run.contains('@'), "every placeholder is filled");
+        assert!(!fill(SETUP, &p).contains("@LABS@"));
+        assert!(run.starts_with("#!/usr/bin/env bash\n"));
+    }
+}
