@@ -18,6 +18,7 @@ pub mod apic;
 pub mod arch;
 pub mod bench;
 pub mod cmdline;
+pub mod fuzz;
 pub mod gdt;
 pub mod idt;
 pub mod mm;
@@ -118,6 +119,7 @@ pub fn uses_lab(n: u32) -> bool {
     match cmdline().lab {
         "lab0" | "lab1" => false,
         "lab2" => n <= 2,
+        "fuzz" => fuzz::uses_lab(n, cmdline().paths),
         _ => true,
     }
 }
@@ -287,6 +289,7 @@ extern "C" fn bsp_main() -> ! {
             bench::run(c.iterations, c.batches)
         }
         "demo" => demo(),
+        "fuzz" => fuzz::run(c),
         _ => test::run(c),
     }
 }

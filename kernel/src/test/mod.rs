@@ -175,6 +175,7 @@ fn inject_failure(what: crate::cmdline::Inject) {
             unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
             core::hint::spin_loop();
         },
+        Inject::Clobber => crate::fuzz::clobber_syscall_entry(),
         // An empty IDT turns the next exception into a triple fault.
         Inject::TripleFault => unsafe {
             let empty = crate::gdt::DescriptorTablePointer { limit: 0, base: 0 };
