@@ -43,6 +43,8 @@ impl fmt::Display for Lab {
 pub enum Program {
     Lab(Lab),
     Demo,
+    /// `lab=fuzz`, whose own words (`paths=`, `seconds=`, `seed=`) follow.
+    Fuzz,
 }
 
 impl fmt::Display for Program {
@@ -50,6 +52,7 @@ impl fmt::Display for Program {
         match self {
             Program::Lab(lab) => lab.fmt(f),
             Program::Demo => f.write_str("demo"),
+            Program::Fuzz => f.write_str("fuzz"),
         }
     }
 }
@@ -79,6 +82,8 @@ pub enum Inject {
     Hang,
     /// A triple fault.
     Triple,
+    /// A SYSCALL entry that loses R10 for some inputs (what the fuzzer must find).
+    Clobber,
 }
 
 impl Inject {
@@ -87,6 +92,7 @@ impl Inject {
             Inject::Ring0 => "ring0",
             Inject::Hang => "hang",
             Inject::Triple => "triple",
+            Inject::Clobber => "clobber",
         }
     }
 }

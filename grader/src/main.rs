@@ -13,7 +13,9 @@
 //! - score, report, gradescope: points, the terminal report, results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
-//! - grade, demo, gdb, bench: the four commands
+//! - fuzz/: the fuzzer command; its protocol lines (protocol), what a
+//!   mismatching call was (describe) and its report (report)
+//! - grade, demo, gdb, bench, fuzz: the five commands
 
 mod bench;
 mod builder;
@@ -22,6 +24,7 @@ mod cmdline;
 mod demo;
 mod diagnose;
 mod exit;
+mod fuzz;
 mod gdb;
 mod grade;
 mod gradescope;
@@ -51,6 +54,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Demo(target) => demo::run(target),
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
+        Mode::Fuzz(f) => fuzz::run(f),
     };
     match result {
         Ok(code) => ExitCode::from(code),

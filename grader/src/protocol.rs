@@ -110,6 +110,8 @@ pub enum Event {
     Info(Fields),
     Bench(BenchRow),
     BenchError(BenchError),
+    /// `fuzz <kind> key=value ...` (fuzz/protocol.rs reads them).
+    Fuzz(Fields),
     Done,
 }
 
@@ -225,6 +227,7 @@ fn parse_event(body: &str) -> Result<Event, Malformed> {
         "info" => Ok(Event::Info(Fields::parse(rest))),
         "bench" => parse_bench(rest).map(Event::Bench),
         "bench-error" => parse_bench_error(rest).map(Event::BenchError),
+        "fuzz" => Ok(Event::Fuzz(Fields::parse(rest))),
         "done" => Ok(Event::Done),
         "" => Err(Malformed("a protocol line without a verb".into())),
         other => Err(Malformed(format!("unknown verb `{other}`"))),
@@ -440,13 +443,14 @@ fn describe(event: &Event) -> String {
             "bench-error path={} kind={} cpus={} {}",
             e.path, e.kind, e.cpus, e.message
         ),
+        Event::Fuzz(fields) => format!("fuzz {}", join_fields(fields)),
         Event::Done => "done".into(),
     }
     .trim_end()
     .to_owned()
 }
 
-fn join_fields(fields: &Fields) -> String {
+pub fn join_fields(fields: &Fields) -> String {
     fields
         .0
         .iter()

@@ -37,9 +37,13 @@ const _: () = assert!(
 const SLICE_MS: u64 = 50;
 /// How often CPU 0 prints a `fuzz progress` line.
 const PROGRESS_MS: u64 = 1000;
-/// Mismatches printed in full; past this many the run stops: a kernel that
-/// fails this often has told all it will.
-const MAX_MISMATCHES: u64 = 25;
+/// Mismatches of one kind (path, check) printed in full; the rest are counted.
+const SHOWN_PER_KIND: u64 = 3;
+/// Past this many mismatches the run stops: a kernel that fails this often
+/// has told all it will.
+const MAX_MISMATCHES: u64 = 1000;
+/// Kinds of mismatch told apart; more are counted with the last.
+const KINDS: usize = 32;
 
 /// The paths `paths=` asks for (PROTOCOL.md): `all`, or names joined by commas.
 fn requested(words: &str) -> Paths {
@@ -75,10 +79,19 @@ fn unavailable(path: Path) -> Option<&'static str> {
 /// Calls made so far, per CPU (each CPU's runner stores its own).
 static CALLS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static MISMATCHES: AtomicU64 = AtomicU64::new(0);
+/// Each kind of mismatch seen (path, check) and how often.
+static TALLY: spin::Mutex<[(Kind, u64); KINDS]> = spin::Mutex::new([((0, 0), 0); KINDS]);
+
+/// A kind of mismatch: the path and the check's protocol name, as numbers.
+type Kind = (u64, u64);
 /// Thread ends that were the calls' due (an exit, a fault where expected).
 static ENDS: AtomicU64 = AtomicU64::new(0);
 /// Set when the run must stop early (too many mismatches).
 static STOP: AtomicBool = AtomicBool::new(false);
+
+fn path_name(path: u64) -> &'static str {
+    Path::ALL.get(path as usize).map_or("?", |p| p.name())
+}
 
 fn total_calls() -> u64 {
     CALLS.iter().map(|c| c.load(Relaxed)).sum()
@@ -99,15 +112,34 @@ fn describe_exit(exit: &ThreadExit) -> crate::test::LineBuf {
     s
 }
 
-/// Prints one mismatch (the first [`MAX_MISMATCHES`]) and counts it; for
-/// a thread that died, `exit` is how, and a killed one's fault is printed
-/// first as the kernel would have reported it.
+/// Counts one mismatch, and prints it if it is one of the first
+/// [`SHOWN_PER_KIND`] of its kind; for a thread that died, `exit` is how,
+/// and a killed one's fault is printed first as the kernel would report it.
 fn report(cpu: u32, p: &Page, m: &Mismatch, exit: Option<&ThreadExit>) {
-    let n = MISMATCHES.fetch_add(1, Relaxed) + 1;
-    if n >= MAX_MISMATCHES {
+    if MISMATCHES.fetch_add(1, Relaxed) + 1 >= MAX_MISMATCHES {
         STOP.store(true, Relaxed);
     }
-    if n > MAX_MISMATCHES {
+    let index = if m.check == check::REGISTER {
+        m.index
+    } else {
+        0
+    };
+    let kind = (p.path, m.check << 8 | index);
+    let seen = {
+        let mut tally = TALLY.lock();
+        let slot = tally
+            .iter()
+            .position(|&(k, n)| k == kind || n == 0)
+            .unwrap_or(KINDS - 1);
+        tally[slot].0 = if tally[slot].1 == 0 {
+            kind
+        } else {
+            tally[slot].0
+        };
+        tally[slot].1 += 1;
+        tally[slot].1
+    };
+    if seen > SHOWN_PER_KIND {
         return;
     }
     #[cfg(target_os = "none")]
@@ -119,7 +151,7 @@ fn report(cpu: u32, p: &Page, m: &Mismatch, exit: Option<&ThreadExit>) {
     }
     let got_end = exit.map(describe_exit);
     let mut line = crate::test::LineBuf::new();
-    let path = Path::ALL.get(p.path as usize).map_or("?", |p| p.name());
+    let path = path_name(p.path);
     let _ = write!(
         line,
         "fuzz mismatch cpu={cpu} case={:#x} call={} path={path} eax={:#x} check={}",
@@ -299,6 +331,13 @@ pub fn run(c: &Cmdline) -> ! {
         crate::test::user::on_each_cpu(|me: &PerCpu| run_cpu(me, c, paths, start, end))
     };
     let ms = (rdtsc() - start) / tsc_khz().max(1);
+    for &((path, code), n) in TALLY.lock().iter().filter(|(_, n)| *n > 0) {
+        crate::proto!(
+            "fuzz tally path={} check={} count={n}",
+            path_name(path),
+            check_name(code >> 8, code & 0xFF)
+        );
+    }
     crate::proto!(
         "fuzz end calls={} cases={} ends={} mismatches={} ms={ms} objects={objects}/{} handles={handles}/{}",
         total_calls(),
