@@ -240,19 +240,32 @@ fn write_group(
     }
     writeln!(out, "    replay:   {}", replay_command(ctx.fuzz, m.case))?;
     for other in &group[1..] {
-        writeln!(
-            out,
-            "    also:     case {:#x} (CPU {}, call {})",
-            other.case, other.cpu, other.call
-        )?;
+        if other.case == m.case {
+            writeln!(
+                out,
+                "    also:     on CPU {}, call {} of the same case",
+                other.cpu, other.call
+            )?;
+        } else {
+            writeln!(
+                out,
+                "    also:     case {:#x} (CPU {}, call {})",
+                other.case, other.cpu, other.call
+            )?;
+        }
     }
     Ok(())
 }
 
-/// The mismatches printed, by kind (path and check), in order of appearance.
-fn groups(run: &Run) -> Vec<(Vec<&Mismatch>, u64)> {
+/// The mismatches printed, by kind (path and check), in order of
+/// appearance; a replay's by CPU, since its CPUs run the same case at once.
+fn groups(run: &Run, replaying: bool) -> Vec<(Vec<&Mismatch>, u64)> {
     let mut groups: Vec<Vec<&Mismatch>> = Vec::new();
-    for m in &run.mismatches {
+    let mut mismatches: Vec<&Mismatch> = run.mismatches.iter().collect();
+    if replaying {
+        mismatches.sort_by_key(|m| (m.cpu, m.call));
+    }
+    for m in mismatches {
         match groups
             .iter_mut()
             .find(|g| g[0].path == m.path && g[0].check == m.check)
@@ -346,7 +359,7 @@ pub fn write(
                 thousands(e.ends)
             )?;
         }
-        (Some(e), true) => writeln!(out, "{} calls in {} ms", e.calls, e.ms)?,
+        (Some(e), true) => writeln!(out, "{} calls on {cpus} CPUs", e.calls)?,
         (None, _) => writeln!(
             out,
             "{} calls before the run stopped",
@@ -369,7 +382,7 @@ pub fn write(
             writeln!(out, "{line}")?;
         }
     }
-    for (group, total) in groups(run) {
+    for (group, total) in groups(run, replaying) {
         writeln!(out)?;
         write_group(out, &group, total, ctx, st)?;
     }
