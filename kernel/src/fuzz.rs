@@ -305,10 +305,6 @@ pub fn run(c: &Cmdline) -> ! {
     if paths.contains(Path::Int2e) {
         crate::syscall::int2e::install();
     }
-    if c.inject == Some(crate::cmdline::Inject::Clobber) {
-        crate::kprintln!("inject: Clobber");
-        clobber_syscall_entry();
-    }
     crate::thread::REPORT_KILLS.store(false, Relaxed);
     static NAME: &str = "fuzz";
     for cpu in crate::percpu::all() {
@@ -323,6 +319,9 @@ pub fn run(c: &Cmdline) -> ! {
         crate::percpu::online(),
         c.replay as u8
     );
+    if let Some(inject) = c.inject {
+        crate::test::inject_failure(inject);
+    }
     let start = rdtsc();
     let end = start + c.seconds * 1000 * tsc_khz();
     let runs = if paths.is_empty() {

@@ -162,7 +162,7 @@ pub fn run(cmdline: &crate::cmdline::Cmdline<'static>) -> ! {
 
 /// Breaks the kernel on purpose, for the grader's own tests.
 #[cfg(target_os = "none")]
-fn inject_failure(what: crate::cmdline::Inject) {
+pub fn inject_failure(what: crate::cmdline::Inject) {
     use crate::cmdline::Inject;
     crate::kprintln!("inject: {what:?}");
     match what {
