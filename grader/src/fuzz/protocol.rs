@@ -224,12 +224,13 @@ pub fn last_progress(serial: &str, nonce: &str) -> Option<Progress> {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
-    const N: &str = "0123456789abcdef";
+    pub const N: &str = "0123456789abcdef";
 
-    fn run(lines: &[&str]) -> Run {
+    /// The run of a boot that printed `lines` as protocol lines.
+    pub fn run(lines: &[&str]) -> Run {
         let text: String = lines
             .iter()
             .map(|l| format!("@@syslab {N} {l}\n"))

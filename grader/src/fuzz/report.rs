@@ -437,10 +437,8 @@ pub fn write(
 mod tests {
     use super::*;
     use crate::cli::Target;
+    use crate::fuzz::protocol::tests::run;
     use crate::profile::{Accel, Machine};
-    use crate::protocol::Transcript;
-
-    const N: &str = "0123456789abcdef";
 
     fn fuzz(path: FuzzPath, seed: Option<u64>) -> Fuzz {
         Fuzz {
@@ -458,14 +456,6 @@ mod tests {
             seed,
             verbose: false,
         }
-    }
-
-    fn run(lines: &[&str]) -> Run {
-        let text: String = lines
-            .iter()
-            .map(|l| format!("@@syslab {N} {l}\n"))
-            .collect();
-        Run::from_transcript(&Transcript::parse(text.as_bytes(), N))
     }
 
     fn render(

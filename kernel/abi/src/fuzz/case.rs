@@ -440,7 +440,7 @@ fn random_call(r: &mut Rng, paths: Paths) -> Call {
 }
 
 /// Every region but `Good`.
-const BAD_REGIONS: [Region; 6] = [
+pub const BAD_REGIONS: [Region; 6] = [
     Region::Null,
     Region::Kernel,
     Region::StraddleTop,

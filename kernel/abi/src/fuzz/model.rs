@@ -586,16 +586,18 @@ pub fn predict(call: &Call, c: &Concrete, handles: &Handles, layout: &Layout) ->
 }
 // ANCHOR_END: predict
 
+/// A mismatch, as a check's result.
+fn wrong<T>(check: u64, index: u64, expected: u64, got: u64) -> Result<T, Mismatch> {
+    Err(Mismatch {
+        check,
+        index,
+        expected,
+        got,
+    })
+}
+
 /// The first register, the status first, that differs from the outcome.
 pub fn check_return(out: &Outcome, regs: &[u64; REGISTERS], flags: u64) -> Result<(), Mismatch> {
-    let wrong = |check, index, expected, got| {
-        Err(Mismatch {
-            check,
-            index,
-            expected,
-            got,
-        })
-    };
     if regs[RAX] != out.status {
         return wrong(check::STATUS, 0, out.status, regs[RAX]);
     }
@@ -638,14 +640,6 @@ pub fn check_memory(
     bytes: &[u8; GOOD_SIZE],
     handles: &Handles,
 ) -> Result<Option<u64>, Mismatch> {
-    let wrong = |check, index, expected, got| {
-        Err(Mismatch {
-            check,
-            index,
-            expected,
-            got,
-        })
-    };
     let mut expected = [CANARY; GOOD_SIZE];
     let mut put = |at: u64, words: &[u64]| {
         let start = (at - good) as usize;
@@ -811,14 +805,7 @@ mod tests {
             STATUS_INVALID_PARAMETER,
             "the count comes first"
         );
-        for region in [
-            Region::Null,
-            Region::Kernel,
-            Region::StraddleTop,
-            Region::Unmapped,
-            Region::ReadOnly,
-            Region::NonCanonical,
-        ] {
+        for region in super::super::case::BAD_REGIONS {
             assert_eq!(s(region, 1), STATUS_ACCESS_VIOLATION, "{region:?}");
         }
         // Nothing to copy: only the range check can fail, and an empty range
