@@ -14,6 +14,8 @@
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
 //!              [--iterations N] [--batches B] [--timeout S]
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
+//! cargo grader fuzz [--solutions] [--cpu ...] [--smp N]
+//!              [--path int2e|sysenter|syscall|all] [--seconds S] [--seed N] [-v]
 //! ```
 
 use std::collections::BTreeMap;
@@ -40,7 +42,8 @@ use crate::profile::{Accel, Machine, Profile};
                   cargo grader kd --os 2000    the kd> prompt, booted the way Windows 2000 was\n  \
                   cargo grader gdb lab2        boot lab2 paused and print the gdb command that attaches\n  \
                   cargo grader bench --solutions --cpu amd --svg bench.svg\n  \
-                  \x20                            time int 2e, SYSENTER and SYSCALL on 1 and 2 CPUs",
+                  \x20                            time int 2e, SYSENTER and SYSCALL on 1 and 2 CPUs\n  \
+                  cargo grader fuzz --seconds 60  throw random system calls at your kernel",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -66,6 +69,8 @@ enum Command {
     Package(PackageArgs),
     /// Grade once, then write your files and the scores to a tarball to hand in
     Handin(HandinArgs),
+    /// Throw random system calls at the kernel from ring 3 on every CPU and check every result (lab=fuzz)
+    Fuzz(FuzzArgs),
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +254,50 @@ pub fn parse_selector(text: &str) -> Result<Selector, String> {
     }
 }
 
+#[derive(Debug, Args)]
+struct FuzzArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// The way into the kernel to fuzz; `all` mixes every one this CPU has
+    #[arg(long, value_enum, default_value_t = FuzzPath::All)]
+    path: FuzzPath,
+    /// How long to fuzz
+    #[arg(long, value_name = "S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=MAX_FUZZ_SECS))]
+    seconds: u64,
+    /// Replay the one case with this seed (each mismatch prints its seed) on every CPU, and list its calls
+    #[arg(long, value_name = "N", value_parser = parse_seed)]
+    seed: Option<u64>,
+    /// Print the QEMU command line and the boot's serial output
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// `--path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FuzzPath {
+    Int2e,
+    Sysenter,
+    Syscall,
+    All,
+}
+
+/// A day.
+const MAX_FUZZ_SECS: u64 = 24 * 3600;
+
+/// `--seed`: a case's seed as printed (0x-hex), or in decimal.
+pub fn parse_seed(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    match parsed {
+        Ok(0) | Err(_) => Err(format!(
+            "`{text}` is not a case seed; give one as a mismatch printed it, e.g. 0x5eed1234abcd"
+        )),
+        Ok(seed) => Ok(seed),
+    }
+}
+
 /// The kernel clamps `batches=` to 1..=99.
 const MAX_BATCHES: u64 = 99;
 /// A week: enough for 0xFFFFFF iterations on a slow machine.
@@ -348,6 +397,17 @@ pub struct Package {
     pub out: Option<PathBuf>,
 }
 
+/// `cargo grader fuzz`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fuzz {
+    pub target: Target,
+    pub path: FuzzPath,
+    pub seconds: u64,
+    /// Replay this case instead of fuzzing for `seconds`.
+    pub seed: Option<u64>,
+    pub verbose: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Grade(Grade),
@@ -358,6 +418,7 @@ pub enum Mode {
     Gdb(Target, Lab),
     Bench(Bench),
     Kd(Kd),
+    Fuzz(Fuzz),
 }
 
 impl MachineArgs {
@@ -393,6 +454,14 @@ impl TryFrom<Cli> for Mode {
                 script: k.script,
                 timeout_secs: k.timeout,
                 verbose: k.verbose,
+            }),
+            // Under TCG only: no KVM here runs ring-3 system calls (FACTS.md).
+            Some(Command::Fuzz(f)) => Mode::Fuzz(Fuzz {
+                target: f.machine.into_target(Accel::Tcg),
+                path: f.path,
+                seconds: f.seconds,
+                seed: f.seed,
+                verbose: f.verbose,
             }),
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
@@ -810,6 +879,58 @@ mod tests {
             err.contains("raise --iterations or lower --batches"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fuzz_defaults_and_flags() {
+        let Mode::Fuzz(f) = mode(&["fuzz"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (f.path, f.seconds, f.seed, f.verbose),
+            (FuzzPath::All, 10, None, false)
+        );
+        assert_eq!(f.target.machine.smp, 2);
+        let Mode::Fuzz(f) = mode(&[
+            "fuzz",
+            "--solutions",
+            "--cpu",
+            "amd",
+            "--smp",
+            "4",
+            "--path",
+            "syscall",
+            "--seconds",
+            "30",
+            "--seed",
+            "0x5eed",
+            "--inject",
+            "clobber",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (f.path, f.seconds, f.seed),
+            (FuzzPath::Syscall, 30, Some(0x5eed))
+        );
+        assert_eq!(f.target.machine.profile, Profile::Amd);
+        assert_eq!(f.target.inject, Some(Inject::Clobber));
+        assert_eq!(parse_seed("12"), Ok(12));
+        for bad in ["0", "0x", "seed", "-1", "0x1g"] {
+            assert!(
+                parse_seed(bad).unwrap_err().contains("not a case seed"),
+                "{bad}"
+            );
+        }
+        for args in [
+            &["fuzz", "--path", "iret"][..],
+            &["fuzz", "--seconds", "0"],
+            &["fuzz", "--seed", "0"],
+            &["fuzz", "lab1"],
+        ] {
+            assert!(mode(args).is_err(), "{args:?} should be refused");
+        }
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Program {
     Lab(Lab),
     /// The `kd>` prompt (`cargo grader kd` and the demo).
     Kd,
+    /// `lab=fuzz`, whose own words (`paths=`, `seconds=`, `seed=`) follow.
+    Fuzz,
 }
 
 impl fmt::Display for Program {
@@ -51,6 +53,7 @@ impl fmt::Display for Program {
         match self {
             Program::Lab(lab) => lab.fmt(f),
             Program::Kd => f.write_str("kd"),
+            Program::Fuzz => f.write_str("fuzz"),
         }
     }
 }
@@ -80,6 +83,8 @@ pub enum Inject {
     Hang,
     /// A triple fault.
     Triple,
+    /// A SYSCALL entry that loses R10 for some inputs (what the fuzzer must find).
+    Clobber,
 }
 
 impl Inject {
@@ -88,6 +93,7 @@ impl Inject {
             Inject::Ring0 => "ring0",
             Inject::Hang => "hang",
             Inject::Triple => "triple",
+            Inject::Clobber => "clobber",
         }
     }
 }

@@ -21,7 +21,9 @@
 //!   tree it is built in (scratch, compile), the class's CSV, JSON and
 //!   summary (results, summary)
 //! - package/: the grader packed for Gradescope and GitHub Classroom
-//! - grade, demo, gdb, bench, kd, batch, package, handin: the commands
+//! - fuzz/: the fuzzer command; its protocol lines (protocol), what a
+//!   mismatching call was (describe) and its report (report)
+//! - grade, demo, gdb, bench, kd, fuzz, batch, package, handin: the commands
 
 mod batch;
 mod bench;
@@ -31,6 +33,7 @@ mod cmdline;
 mod demo;
 mod diagnose;
 mod exit;
+mod fuzz;
 mod gdb;
 mod grade;
 mod gradescope;
@@ -69,6 +72,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Batch(b) => batch::run(b),
         Mode::Package(p) => package::run(p),
         Mode::Handin(out) => handin::run(out),
+        Mode::Fuzz(f) => fuzz::run(f),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -112,6 +112,8 @@ pub enum Event {
     BenchError(BenchError),
     /// `kd <verb> ...`: the `kd>` prompt's session (PROTOCOL.md, "The kd> prompt").
     Kd(Fields),
+    /// `fuzz <kind> key=value ...` (fuzz/protocol.rs reads them).
+    Fuzz(Fields),
     Done,
 }
 
@@ -228,6 +230,7 @@ fn parse_event(body: &str) -> Result<Event, Malformed> {
         "bench" => parse_bench(rest).map(Event::Bench),
         "bench-error" => parse_bench_error(rest).map(Event::BenchError),
         "kd" => Ok(Event::Kd(Fields::parse(rest))),
+        "fuzz" => Ok(Event::Fuzz(Fields::parse(rest))),
         "done" => Ok(Event::Done),
         "" => Err(Malformed("a protocol line without a verb".into())),
         other => Err(Malformed(format!("unknown verb `{other}`"))),
@@ -444,13 +447,14 @@ fn describe(event: &Event) -> String {
             "bench-error path={} kind={} cpus={} {}",
             e.path, e.kind, e.cpus, e.message
         ),
+        Event::Fuzz(fields) => format!("fuzz {}", join_fields(fields)),
         Event::Done => "done".into(),
     }
     .trim_end()
     .to_owned()
 }
 
-fn join_fields(fields: &Fields) -> String {
+pub fn join_fields(fields: &Fields) -> String {
     fields
         .0
         .iter()

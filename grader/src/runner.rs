@@ -41,15 +41,6 @@ pub struct Settings<'a> {
 }
 
 impl Settings<'_> {
-    /// A boot's time: `timeout_secs`, or what is left before the deadline.
-    fn boot_timeout(&self) -> Duration {
-        let timeout = Duration::from_secs(self.timeout_secs);
-        match self.deadline {
-            Some(deadline) => timeout.min(deadline.saturating_duration_since(Instant::now())),
-            None => timeout,
-        }
-    }
-
     fn out_of_time(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
@@ -59,11 +50,11 @@ impl Settings<'_> {
 const OUT_OF_TIME: &str = "did not run: the submission's time ran out (batch --timeout)";
 
 /// One boot, parsed and diagnosed.
-struct Boot {
-    transcript: Transcript,
-    end: BootEnd,
+pub struct Boot {
+    pub transcript: Transcript,
+    pub end: BootEnd,
     /// `None` when the boot ended with `done`.
-    diagnostic: Option<String>,
+    pub diagnostic: Option<String>,
 }
 
 /// Runs every boot a lab needs and scores it: every test of the lab, or
@@ -232,15 +223,6 @@ fn no_plan_error(transcript: &Transcript, number: u32) -> String {
     }
 }
 
-/// `target/syslab/logs/<run>/<lab>-<profile>-<accel>-boot<N>[-suffix].<kind>.log`
-fn log_path(s: &Settings<'_>, lab: Lab, number: u32, suffix: &str, kind: &str) -> PathBuf {
-    s.ws.logs_dir().join(format!(
-        "{lab}-{}-{}-boot{number}{suffix}.{kind}.log",
-        s.machine.profile.file_label(),
-        s.machine.accel.as_str()
-    ))
-}
-
 fn run_boot(
     lab: Lab,
     number: u32,
@@ -248,12 +230,6 @@ fn run_boot(
     inject: Option<Inject>,
     s: &Settings<'_>,
 ) -> Result<Boot> {
-    s.ws.create_logs()?;
-    let serial_log = log_path(s, lab, number, "", "serial");
-    let qemu_log = log_path(s, lab, number, "", "qemu");
-    fresh_file(&serial_log)?;
-    fresh_file(&qemu_log)?;
-
     let nonce = Nonce::fresh();
     let cmdline = KernelCmdline {
         nonce: &nonce,
@@ -264,52 +240,106 @@ fn run_boot(
         verbose: s.verbose,
     }
     .to_string();
+    boot_once(
+        &OneBoot {
+            ws: s.ws,
+            images: s.images,
+            machine: s.machine,
+            nonce: &nonce,
+            cmdline,
+            // target/syslab/logs/<run>/<lab>-<profile>-<accel>-boot<N>[-reset].<kind>.log
+            name: format!(
+                "{lab}-{}-{}-boot{number}",
+                s.machine.profile.file_label(),
+                s.machine.accel.as_str()
+            ),
+            label: format!("{lab} boot {number}"),
+            timeout_secs: s.timeout_secs,
+            deadline: s.deadline,
+            verbose: s.verbose,
+            symbolizer: s.symbolizer,
+        },
+        None,
+    )
+}
+
+/// A boot to run once: what to boot, and where its logs go.
+pub struct OneBoot<'a> {
+    pub ws: &'a Workspace,
+    pub images: &'a Images,
+    pub machine: &'a Machine,
+    /// The nonce on `cmdline`, which marks this boot's protocol lines.
+    pub nonce: &'a Nonce,
+    pub cmdline: String,
+    /// `target/syslab/logs/<name>.serial.log` and `<name>.qemu.log`.
+    pub name: String,
+    /// What `-v` output calls the boot.
+    pub label: String,
+    pub timeout_secs: u64,
+    /// When set, the boot is cut short at this instant (batch's per-submission deadline).
+    pub deadline: Option<Instant>,
+    pub verbose: bool,
+    pub symbolizer: Option<&'a Symbolizer>,
+}
+
+/// Runs one boot: fresh logs, QEMU (with `watch`, when given, shown the
+/// serial log every 50 ms as it grows), then the transcript and the
+/// diagnosis of how the boot ended, a triple fault's registers included.
+/// Grading boots this way, once per reboot, and so does the fuzzer.
+pub fn boot_once(b: &OneBoot<'_>, watch: Option<&mut dyn FnMut(&str)>) -> Result<Boot> {
+    let logs = b.ws.create_logs()?;
+    let log = |suffix: &str, kind: &str| logs.join(format!("{}{suffix}.{kind}.log", b.name));
+    let (serial_log, qemu_log) = (log("", "serial"), log("", "qemu"));
+    fresh_file(&serial_log)?;
+    fresh_file(&qemu_log)?;
     let spec = BootSpec {
-        kernel: &s.images.kernel,
-        initrd: &s.images.user,
-        cmdline,
-        machine: s.machine,
+        kernel: &b.images.kernel,
+        initrd: &b.images.user,
+        cmdline: b.cmdline.clone(),
+        machine: b.machine,
         serial: Serial::File(serial_log.clone()),
         qemu_log: &qemu_log,
         reboot: false,
         gdb_port: None,
     };
     let args = spec.args();
-    if s.verbose {
-        eprintln!("{lab} boot {number}: {}", qemu::display_command(&args));
+    if b.verbose {
+        eprintln!("{}: {}", b.label, qemu::display_command(&args));
     }
-    let finished = qemu::run_captured(&args, s.boot_timeout(), None)?;
+    let mut timeout = Duration::from_secs(b.timeout_secs);
+    if let Some(deadline) = b.deadline {
+        timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+    }
+    let finished = match watch {
+        Some(watch) => {
+            let mut poll = || {
+                watch(&read_lossy(&serial_log));
+                false
+            };
+            qemu::run_captured(&args, timeout, Some(&mut poll))?
+        }
+        None => qemu::run_captured(&args, timeout, None)?,
+    };
 
     let serial = std::fs::read(&serial_log).unwrap_or_default();
-    if s.verbose {
-        echo_serial(lab, number, &serial);
+    if b.verbose {
+        echo_serial(&b.label, &serial);
     }
-    let transcript = Transcript::parse(&serial, nonce.as_str());
+    let transcript = Transcript::parse(&serial, b.nonce.as_str());
     let end = diagnose::classify(&finished, &transcript, &read_lossy(&qemu_log));
     let triple_fault_dump = (end == BootEnd::TripleFault).then(|| {
-        let logs = (
-            log_path(s, lab, number, "-reset", "qemu"),
-            log_path(s, lab, number, "-reset", "serial"),
-        );
-        let what = format!("{lab} boot {number}");
-        record_triple_fault(
-            &spec,
-            logs,
-            s.machine.smp,
-            s.timeout_secs,
-            s.verbose.then_some(what.as_str()),
-        )
+        let logs = (log("-reset", "qemu"), log("-reset", "serial"));
+        let verbose = b.verbose.then_some(b.label.as_str());
+        record_triple_fault(&spec, logs, b.machine.smp, b.timeout_secs, verbose)
     });
-    let serial_shown = show(&serial_log);
-    let qemu_shown = show(&qemu_log);
     let diagnostic = diagnose::describe(
         &end,
         &Context {
             transcript: &transcript,
-            symbolizer: s.symbolizer,
-            serial_log: &serial_shown,
-            qemu_log: &qemu_shown,
-            timeout_secs: s.timeout_secs,
+            symbolizer: b.symbolizer,
+            serial_log: &show(&serial_log),
+            qemu_log: &show(&qemu_log),
+            timeout_secs: b.timeout_secs,
             triple_fault_dump,
         },
     );
@@ -367,14 +397,14 @@ pub fn record_triple_fault(
     }
 }
 
-fn echo_serial(lab: Lab, number: u32, serial: &[u8]) {
+fn echo_serial(name: &str, serial: &[u8]) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "--- {lab} boot {number}: serial output ---");
+    let _ = writeln!(err, "--- {name}: serial output ---");
     let _ = err.write_all(serial);
     if !serial.ends_with(b"\n") && !serial.is_empty() {
         let _ = writeln!(err);
     }
-    let _ = writeln!(err, "--- end of {lab} boot {number} ---");
+    let _ = writeln!(err, "--- end of {name} ---");
 }
 
 /// The tests of the first `plan` lines of a boot, in order.

@@ -10,6 +10,9 @@ pub enum Inject {
     Hang,
     /// Make the CPU triple-fault.
     TripleFault,
+    /// Zero R10 in the SYSCALL entry for some inputs (fuzz.rs): a bug only
+    /// a fuzzer finds by chance.
+    Clobber,
 }
 
 use crate::os::Os;
@@ -33,6 +36,12 @@ pub struct Cmdline<'a> {
     /// Benchmark: operations per row, split into `batches` batches.
     pub iterations: u64,
     pub batches: u64,
+    /// Fuzzing (`lab=fuzz`): the paths (`all` or names joined by commas),
+    /// how long, and the run's seed, or with `replay` the one case to run.
+    pub paths: &'a str,
+    pub seconds: u64,
+    pub seed: u64,
+    pub replay: bool,
 }
 
 impl<'a> Cmdline<'a> {
@@ -49,6 +58,10 @@ impl<'a> Cmdline<'a> {
             verbose: false,
             iterations: 90_000,
             batches: 9,
+            paths: "all",
+            seconds: 10,
+            seed: 0,
+            replay: false,
         };
         for word in line.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -64,11 +77,16 @@ impl<'a> Cmdline<'a> {
                 "verbose" => c.verbose = value == "1",
                 "iterations" => c.iterations = parse_number(value).unwrap_or(c.iterations),
                 "batches" => c.batches = parse_number(value).unwrap_or(c.batches),
+                "paths" => c.paths = value,
+                "seconds" => c.seconds = parse_number(value).unwrap_or(c.seconds),
+                "seed" => c.seed = parse_number(value).unwrap_or(c.seed),
+                "replay" => c.replay = value == "1",
                 "inject" => {
                     c.inject = match value {
                         "ring0" => Some(Inject::Ring0Fault),
                         "hang" => Some(Inject::Hang),
                         "triple" => Some(Inject::TripleFault),
+                        "clobber" => Some(Inject::Clobber),
                         _ => None,
                     }
                 }
@@ -121,6 +139,23 @@ mod tests {
         assert_eq!((c.iterations, c.batches), (0xFF_FFFF, 5));
         let c = Cmdline::parse("iterations=zz");
         assert_eq!(c.iterations, 90_000);
+    }
+
+    #[test]
+    fn fuzz_words() {
+        let c = Cmdline::parse(
+            "lab=fuzz paths=int2e,syscall seconds=30 seed=0xdeadbeef replay=1 inject=clobber",
+        );
+        assert_eq!(
+            (c.paths, c.seconds, c.seed, c.replay),
+            ("int2e,syscall", 30, 0xdead_beef, true)
+        );
+        assert_eq!(c.inject, Some(Inject::Clobber));
+        let c = Cmdline::parse("lab=fuzz");
+        assert_eq!(
+            (c.paths, c.seconds, c.seed, c.replay),
+            ("all", 10, 0, false)
+        );
     }
 
     #[test]

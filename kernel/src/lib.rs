@@ -18,6 +18,7 @@ pub mod apic;
 pub mod arch;
 pub mod bench;
 pub mod cmdline;
+pub mod fuzz;
 pub mod fw_cfg;
 pub mod gdt;
 pub mod idt;
@@ -126,6 +127,7 @@ pub fn uses_lab(n: u32) -> bool {
     match cmdline().lab {
         "lab0" | "lab1" => false,
         "lab2" => n <= 2,
+        "fuzz" => fuzz::uses_lab(n, cmdline().paths),
         _ => true,
     }
 }
@@ -297,6 +299,7 @@ extern "C" fn bsp_main() -> ! {
             bench::run(c.iterations, c.batches)
         }
         "kd" | "demo" => kd::run(),
+        "fuzz" => fuzz::run(c),
         _ => test::run(c),
     }
 }

@@ -11,7 +11,7 @@
 use crate::gdt::{USER_CS, USER_SS};
 use crate::percpu;
 use crate::trap::KTrapFrame;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Where a user thread starts and what it gets in RDI, RSI, RDX.
 #[repr(C)]
@@ -31,6 +31,11 @@ pub struct UserStart {
 /// loops in ring 3 costs one test, not the boot. The benchmark sets 0
 /// (none): its batches may run as long as the user asks.
 pub static WATCHDOG_MS: AtomicU64 = AtomicU64::new(8_000);
+
+/// Whether the kernel prints a report for each user thread a fault kills.
+/// The fuzzer turns it off: it kills threads by the thousand, judges each
+/// end itself, and the reports would flood the serial port.
+pub static REPORT_KILLS: AtomicBool = AtomicBool::new(true);
 
 /// A fault that killed a user thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

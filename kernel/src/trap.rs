@@ -272,7 +272,9 @@ mod imp {
                 crate::selftest::probe_reached();
             }
             let fault = crate::thread::Fault::from_frame(frame, read_cr2());
-            report(frame, fault.cr2, "user thread killed");
+            if crate::thread::REPORT_KILLS.load(core::sync::atomic::Ordering::Relaxed) {
+                report(frame, fault.cr2, "user thread killed");
+            }
             crate::thread::kill_current(fault);
         }
         if crate::usercopy::fixup(frame)

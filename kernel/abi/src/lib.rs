@@ -206,3 +206,7 @@ pub mod user_test {
     pub const PRIVILEGED_NAMES: [&str; 5] =
         ["hlt", "cli", "mov cr3", "wrmsr", "in from port 0x3f8"];
 }
+
+/// The system-call fuzzer's generator and model, shared by the user
+/// program, the kernel and the grader.
+pub mod fuzz;

@@ -204,7 +204,7 @@ pub fn run(cmdline: &crate::cmdline::Cmdline<'static>) -> ! {
 
 /// Breaks the kernel on purpose, for the grader's own tests.
 #[cfg(target_os = "none")]
-fn inject_failure(what: crate::cmdline::Inject) {
+pub fn inject_failure(what: crate::cmdline::Inject) {
     use crate::cmdline::Inject;
     crate::kprintln!("inject: {what:?}");
     match what {
@@ -217,6 +217,7 @@ fn inject_failure(what: crate::cmdline::Inject) {
             unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
             core::hint::spin_loop();
         },
+        Inject::Clobber => crate::fuzz::clobber_syscall_entry(),
         // An empty IDT turns the next exception into a triple fault.
         Inject::TripleFault => unsafe {
             let empty = crate::gdt::DescriptorTablePointer { limit: 0, base: 0 };

@@ -15,6 +15,8 @@ fn main() {
 #[cfg(target_os = "none")]
 mod bench;
 #[cfg(target_os = "none")]
+mod fuzz;
+#[cfg(target_os = "none")]
 mod kernel32;
 #[cfg(target_os = "none")]
 mod lab1;

@@ -57,6 +57,7 @@ pub extern "C" fn user_main(test: u64, cpu: u64, arg: u64) -> u64 {
         }
         t if (INT2E_STATUS..=INT2E_BAD_OUT_PTR).contains(&t) => crate::lab1::run(t, cpu, arg),
         BENCH => crate::bench::run(cpu, arg),
+        syslab_abi::fuzz::FUZZ_TEST => crate::fuzz::run(cpu),
         t if (P_NULL..=COMPAT_SYSCALL).contains(&t) => crate::paths::run(t, cpu, arg),
         SPIN => loop {
             core::hint::spin_loop();
