@@ -20,6 +20,10 @@ pub mod lab2;
 #[cfg(target_os = "none")]
 pub mod lab3;
 #[cfg(target_os = "none")]
+pub mod nmi;
+#[cfg(target_os = "none")]
+pub mod robust;
+#[cfg(target_os = "none")]
 pub mod user;
 
 /// One graded test.
