@@ -8,6 +8,7 @@
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
 //!              [--iterations N] [--batches B] [--timeout S]
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
+//! cargo grader mutants [--jobs N] [--timeout S] [NAME ...]
 //! ```
 
 use std::path::PathBuf;
@@ -47,6 +48,21 @@ enum Command {
     Gdb(GdbArgs),
     /// Time each system-call path (int 2e, SYSENTER, SYSCALL) on 1 and 2 CPUs (lab=bench)
     Bench(BenchArgs),
+    /// Check that the grader catches typical mistakes: grade each patch of grader/mutants/ applied to solutions/
+    Mutants(MutantsArgs),
+}
+
+#[derive(Debug, Args)]
+struct MutantsArgs {
+    /// Mutants to try (file names in grader/mutants/ without .patch); default: all
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+    /// Mutants graded at once
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+    /// Seconds each boot may take before it is killed
+    #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -196,12 +212,21 @@ pub struct Bench {
     pub verbose: bool,
 }
 
+/// `cargo grader mutants`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mutants {
+    pub names: Vec<String>,
+    pub jobs: usize,
+    pub timeout_secs: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Grade(Grade),
     Demo(Target),
     Gdb(Target, Lab),
     Bench(Bench),
+    Mutants(Mutants),
 }
 
 impl MachineArgs {
@@ -231,6 +256,11 @@ impl TryFrom<Cli> for Mode {
             // demo and gdb are interactive: always TCG, which can run ring 3 here.
             Some(Command::Demo(machine)) => Mode::Demo(machine.into_target(Accel::Tcg)),
             Some(Command::Gdb(args)) => Mode::Gdb(args.machine.into_target(Accel::Tcg), args.lab),
+            Some(Command::Mutants(args)) => Mode::Mutants(Mutants {
+                names: args.names,
+                jobs: args.jobs as usize,
+                timeout_secs: args.timeout,
+            }),
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
                     let message = format!(
@@ -435,6 +465,19 @@ mod tests {
         }
         assert_eq!(bench_timeout_secs(1), 60);
         assert_eq!(bench_timeout_secs(u64::MAX), MAX_BENCH_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn mutants_arguments() {
+        let Mode::Mutants(m) = mode(&["mutants"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((m.jobs, m.timeout_secs, m.names.len()), (2, 20, 0));
+        let Mode::Mutants(m) = mode(&["mutants", "--jobs", "4", "a", "b"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((m.jobs, m.names), (4, vec!["a".into(), "b".into()]));
+        assert!(mode(&["mutants", "--jobs", "0"]).is_err());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! - score, report, gradescope: points, the terminal report, results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
-//! - grade, demo, gdb, bench: the four commands
+//! - mutants/: the mutation suite: typical mistakes applied to solutions/
+//!   in scratch copies (scratch), each one patch (patch), graded
+//! - grade, demo, gdb, bench, mutants: the five commands
 
 mod bench;
 mod builder;
@@ -26,6 +28,7 @@ mod gdb;
 mod grade;
 mod gradescope;
 mod hosttests;
+mod mutants;
 mod paths;
 mod preflight;
 mod profile;
@@ -51,6 +54,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Demo(target) => demo::run(target),
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
+        Mode::Mutants(m) => mutants::run(m),
     };
     match result {
         Ok(code) => ExitCode::from(code),

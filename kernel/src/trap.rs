@@ -330,13 +330,14 @@ mod imp {
                 *(frame.rsp as *const [u64; 5]),
             )
         };
-        let [rip, cs, _rflags, rsp, _ss] = iret;
+        let [rip, cs, rflags, rsp, _ss] = iret;
         (insn == IRETQ && cs & 3 == 3).then_some(crate::thread::Fault {
             vector: 13,
             error_code: frame.error_code,
             rip,
             cs,
             rsp,
+            rflags,
             cr2: 0,
         })
     }

@@ -131,6 +131,7 @@ pub fn kill_compat_caller(frame: &KTrapFrame) -> ! {
         rip: frame.rip,
         cs: frame.cs,
         rsp: frame.rsp,
+        rflags: 0,
         cr2: 0,
     })
 }

@@ -193,7 +193,10 @@ fn gate() -> Result<String, String> {
     if problems.is_empty() {
         Ok(format!("gate 0x2E -> {stub:#x}, DPL 3, interrupt gate"))
     } else {
-        Err(format!("gate 0x2E: {}", problems.join("; ")))
+        Err(format!(
+            "install_int2e_gate: gate 0x2E: {}",
+            problems.join("; ")
+        ))
     }
 }
 
@@ -229,7 +232,7 @@ fn null_call() -> Result<String, String> {
         }
         if r[2] != u64::MAX {
             return Err(format!(
-                "call {} returned {}, expected STATUS_SUCCESS",
+                "call {} returned {}, expected STATUS_SUCCESS (dispatch_system_service)",
                 r[2],
                 status_name(r[1])
             ));
@@ -245,7 +248,7 @@ fn arguments() -> Result<String, String> {
         if r[0] != 0 {
             return Err(format!(
                 "NtTestEcho with {} argument(s) returned {}; first wrong argument: sent {:#x}, kernel saw {:#x} \
-                 (are the arguments read from [RDX + 8*i], after the check?)",
+                 (does dispatch_system_service read them from [RDX + 8*i], after the check?)",
                 r[1],
                 status_name(r[2]),
                 r[3],
@@ -266,7 +269,13 @@ fn status() -> Result<String, String> {
             0xC000_0022,
         ] {
             let r = user(c, INT2E_STATUS, s as u64)?;
-            expect_status(&format!("NtTestStatus({s:#x})"), r[0], s)?;
+            expect_status(
+                &format!(
+                    "NtTestStatus({s:#x}) (dispatch_system_service puts the service's status in the frame's RAX)"
+                ),
+                r[0],
+                s,
+            )?;
         }
         Ok("4 statuses".into())
     }))
@@ -291,7 +300,11 @@ fn preserved() -> Result<String, String> {
         if changed.is_empty() {
             Ok("13 registers kept".into())
         } else {
-            Err(format!("changed by int 0x2e: {}", changed.join(", ")))
+            Err(format!(
+                "changed by int 0x2e: {} (KiSystemService's pushes and KiSystemCallExit's pops \
+                 must mirror the KTrapFrame)",
+                changed.join(", ")
+            ))
         }
     }))
 }
@@ -307,7 +320,7 @@ fn invalid_service() -> Result<String, String> {
         ] {
             let r = user(c, INT2E_NUMBER, n)?;
             expect_status(
-                &format!("service number {n:#x}"),
+                &format!("service number {n:#x} (dispatch_system_service)"),
                 r[0],
                 STATUS_INVALID_SYSTEM_SERVICE,
             )?;
@@ -318,26 +331,35 @@ fn invalid_service() -> Result<String, String> {
             INT2E_NUMBER,
             0xFFFF_FFFF_0000_0000 | service::NT_NULL as u64,
         )?;
-        expect_status("NtNull with garbage in RAX[63:32]", r[0], STATUS_SUCCESS)?;
+        expect_status(
+            "NtNull with garbage in RAX[63:32] (dispatch_system_service: the number is EAX only)",
+            r[0],
+            STATUS_SUCCESS,
+        )?;
         Ok("4 bad numbers refused".into())
     }))
 }
 
 fn bad_pointers() -> Result<String, String> {
     setup();
-    all_cpus(on_each_cpu(|c: &PerCpu| {
-        let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
-            let r = report_of(c, P_ARG_POINTER, PATH_INT2E, &[ptr])?;
-            expect_status(
-                &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
-                r[0],
-                STATUS_ACCESS_VIOLATION,
-            )
-        })?;
-        Ok(format!(
-            "{n} bad pointers refused; the kernel did not fault or leak an object"
-        ))
-    }))
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
+                let r = report_of(c, P_ARG_POINTER, PATH_INT2E, &[ptr])?;
+                expect_status(
+                    &format!(
+                        "NtTestEcho with its arguments at {what} ({ptr:#x}) (dispatch_system_service \
+                     must check the whole range, 8 bytes per argument, then survive the copy)"
+                    ),
+                    r[0],
+                    STATUS_ACCESS_VIOLATION,
+                )
+            })?;
+            Ok(format!(
+                "{n} bad pointers refused; the kernel did not fault or leak an object"
+            ))
+        }))
+    })
 }
 
 fn which_cpu() -> Result<String, String> {
@@ -371,7 +393,9 @@ fn mutex_smp() -> Result<String, String> {
         let r = report_of(c, P_MUTEX_LOOP, PATH_INT2E, &[PAIRS])?;
         if r[0] != PAIRS || r[1] != PAIRS {
             return Err(format!(
-                "{} of {PAIRS} CreateMutex and {} CloseHandle calls succeeded",
+                "{} of {PAIRS} CreateMutex and {} CloseHandle calls succeeded (NtCreateMutant \
+                 takes 4 arguments and NtClose 1: dispatch_system_service copies each \
+                 service's own arg_count)",
                 r[0], r[1]
             ));
         }

@@ -264,17 +264,20 @@ fn msrs() -> Result<String, String> {
         let entry = crate::student::student().lab2.ki_fast_call_entry as *const () as u64;
         if *cs != KERNEL_CS as u64 {
             return Err(format!(
-                "CPU {cpu}: IA32_SYSENTER_CS = {cs:#x}, expected the kernel CS {KERNEL_CS:#x}"
+                "CPU {cpu}: IA32_SYSENTER_CS = {cs:#x}, expected the kernel CS {KERNEL_CS:#x} \
+                 (program_sysenter_msrs)"
             ));
         }
         if *eip != entry {
             return Err(format!(
-                "CPU {cpu}: IA32_SYSENTER_EIP = {eip:#x}, expected KiFastCallEntry at {entry:#x}"
+                "CPU {cpu}: IA32_SYSENTER_EIP = {eip:#x}, expected KiFastCallEntry at {entry:#x} \
+                 (program_sysenter_msrs)"
             ));
         }
         if !(stack.bottom < *esp && *esp <= stack.top) {
             return Err(format!(
-                "CPU {cpu}: IA32_SYSENTER_ESP = {esp:#x} is not inside this CPU's kernel stack {:#x}-{:#x}",
+                "CPU {cpu}: IA32_SYSENTER_ESP = {esp:#x} is not inside this CPU's kernel stack {:#x}-{:#x} \
+                 (program_sysenter_msrs: use this CPU's kernel_stack_top)",
                 stack.bottom, stack.top
             ));
         }
@@ -285,7 +288,9 @@ fn msrs() -> Result<String, String> {
     esps.dedup();
     if esps.len() != values.len() {
         return Err(
-            "two CPUs share one IA32_SYSENTER_ESP: their frames would overwrite each other".into(),
+            "two CPUs share one IA32_SYSENTER_ESP: their frames would overwrite each other \
+             (program_sysenter_msrs)"
+                .into(),
         );
     }
     Ok(lines.join("; "))
@@ -374,7 +379,10 @@ fn preserved() -> Result<String, String> {
         if changed.is_empty() {
             Ok("12 registers kept".into())
         } else {
-            Err(format!("changed: {}", changed.join(", ")))
+            Err(format!(
+                "changed: {} (KiFastCallEntry's pushes and pops must mirror the KTrapFrame)",
+                changed.join(", ")
+            ))
         }
     }))
 }
@@ -387,7 +395,7 @@ fn smp_stress() -> Result<String, String> {
         if r[0] != ITERATIONS {
             return Err(format!(
                 "call {} found its frame changed or off this CPU's stack (status {:#x}): \
-                 do both CPUs enter on the same stack?",
+                 do both CPUs enter on the same stack (program_sysenter_msrs)?",
                 r[2], r[1]
             ));
         }
@@ -671,45 +679,47 @@ fn bad_handles() -> Result<String, String> {
 
 fn bad_pointers() -> Result<String, String> {
     let sysenter = intel();
-    all_cpus(on_each_cpu(|c: &PerCpu| {
-        let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
-            let before = exits(c);
-            let exit = run_with_input(c, P_ARG_POINTER, PATH_SHARED, &[ptr]);
-            if !sysenter {
-                // The int 0x2e stub: a status.
-                let r = crate::process::report(c.cpu).words;
-                if exit != ThreadExit::Exited(EXIT_OK_STATUS) {
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
+                let before = exits(c);
+                let exit = run_with_input(c, P_ARG_POINTER, PATH_SHARED, &[ptr]);
+                if !sysenter {
+                    // The int 0x2e stub: a status.
+                    let r = crate::process::report(c.cpu).words;
+                    if exit != ThreadExit::Exited(EXIT_OK_STATUS) {
+                        return Err(format!(
+                            "arguments at {what} ({ptr:#x}): the thread {}",
+                            describe(&exit)
+                        ));
+                    }
+                    return super::user::expect_status(
+                        &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
+                        r[0],
+                        STATUS_ACCESS_VIOLATION,
+                    );
+                }
+                // SYSENTER returns on the stack RDX names: the thread cannot
+                // come back, but it must die without a sysexitq to a bad RSP.
+                let ThreadExit::Killed(_) = exit else {
                     return Err(format!(
-                        "arguments at {what} ({ptr:#x}): the thread {}",
+                        "a raw sysenter with RDX at {what} ({ptr:#x}): the thread {}, expected it killed",
                         describe(&exit)
                     ));
-                }
-                return super::user::expect_status(
-                    &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
-                    r[0],
-                    STATUS_ACCESS_VIOLATION,
-                );
-            }
-            // SYSENTER returns on the stack RDX names: the thread cannot
-            // come back, but it must die without a sysexitq to a bad RSP.
-            let ThreadExit::Killed(_) = exit else {
-                return Err(format!(
-                    "a raw sysenter with RDX at {what} ({ptr:#x}): the thread {}, expected it killed",
-                    describe(&exit)
-                ));
-            };
-            if !crate::mm::paging::is_user_range(ptr, 1) && exits(c)[1] != before[1] {
-                return Err(format!(
-                    "RDX at {what} ({ptr:#x}): the kernel returned with sysexitq; sysexit_safe \
+                };
+                if !crate::mm::paging::is_user_range(ptr, 1) && exits(c)[1] != before[1] {
+                    return Err(format!(
+                        "RDX at {what} ({ptr:#x}): the kernel returned with sysexitq; sysexit_safe \
                      must refuse an RSP that is not a user address"
-                ));
-            }
-            Ok(())
-        })?;
-        Ok(format!(
-            "{n} bad pointers refused or their threads killed; no object leaked"
-        ))
-    }))
+                    ));
+                }
+                Ok(())
+            })?;
+            Ok(format!(
+                "{n} bad pointers refused or their threads killed; no object leaked"
+            ))
+        }))
+    })
 }
 
 fn nmi() -> Result<String, String> {

@@ -165,7 +165,9 @@ fn msrs() -> Result<String, String> {
             )
         };
         if efer & msr::efer::SCE == 0 {
-            return Err(format!("EFER {efer:#x}: SCE is clear, so SYSCALL is #UD"));
+            return Err(format!(
+                "EFER {efer:#x}: SCE is clear, so SYSCALL is #UD (program_syscall_msrs)"
+            ));
         }
         let (kbase, ubase) = (
             ((star >> 32) & 0xffff) as u16,
@@ -173,7 +175,8 @@ fn msrs() -> Result<String, String> {
         );
         if kbase & !3 != KERNEL_CS {
             return Err(format!(
-                "STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x}"
+                "STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x} \
+                 (program_syscall_msrs)"
             ));
         }
         let at = |sel: u16| c.gdt.descriptor(sel).unwrap_or(SegmentDescriptor(0));
@@ -181,24 +184,26 @@ fn msrs() -> Result<String, String> {
         if !(ss.is_data() && ss.dpl() == 3 && cs.is_code() && cs.is_long_mode() && cs.dpl() == 3) {
             return Err(format!(
                 "STAR[63:48] = {ubase:#x}: SYSRET would load SS {:#x} and CS {:#x}, which are not ring-3 data \
-                 and 64-bit code (use {USER_CS32:#x}: SS {USER_DS:#x}, CS {USER_CS:#x})",
+                 and 64-bit code (program_syscall_msrs: use {USER_CS32:#x}: SS {USER_DS:#x}, CS {USER_CS:#x})",
                 (ubase + 8) | 3,
                 (ubase + 16) | 3
             ));
         }
         if lstar != lstar_want {
             return Err(format!(
-                "LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x}"
+                "LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x} (program_syscall_msrs)"
             ));
         }
         if cstar != cstar_want {
             return Err(format!(
-                "CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x}"
+                "CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x} \
+                 (program_syscall_msrs)"
             ));
         }
         if fmask & MUST_MASK != MUST_MASK {
             return Err(format!(
-                "SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set"
+                "SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set \
+                 (program_syscall_msrs)"
             ));
         }
         Ok(format!("STAR {star:#x}, SFMASK {fmask:#x}"))
@@ -235,7 +240,8 @@ fn arguments() -> Result<String, String> {
         let r = syscall(c, P_ARGS, &[])?;
         if r[0] != 0 {
             return Err(format!(
-                "NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x}",
+                "NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x} \
+                 (KiSystemCall64 must save RDX, the argument pointer, in the frame)",
                 r[1], r[2], r[3], r[4]
             ));
         }
@@ -270,7 +276,10 @@ fn registers() -> Result<String, String> {
             }
         }
         if !changed.is_empty() {
-            return Err(format!("changed: {}", changed.join(", ")));
+            return Err(format!(
+                "changed: {} (KiSystemCall64's pushes and pops must mirror the KTrapFrame)",
+                changed.join(", ")
+            ));
         }
         // SYSRET: RCX = RIP, R11 = RFLAGS of the return (AMD APM Vol. 3 SYSRET).
         let (rcx, r11) = (r[2], r[10]);
@@ -443,7 +452,8 @@ fn compat() -> Result<String, String> {
                 Ok("#UD (Intel has no compatibility-mode SYSCALL)".into())
             }
             other => Err(format!(
-                "expected the CSTAR entry to kill the thread, but it {}",
+                "expected the CSTAR entry to kill the thread, but it {} (program_syscall_msrs \
+                 points CSTAR at KiSystemCallCompat)",
                 describe(&other)
             )),
         }
@@ -517,17 +527,19 @@ fn bad_handles() -> Result<String, String> {
 }
 
 fn bad_pointers() -> Result<String, String> {
-    all_cpus(on_each_cpu(|c: &PerCpu| {
-        let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
-            let r = syscall(c, P_ARG_POINTER, &[ptr])?;
-            expect_status(
-                &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
-                r[0],
-                STATUS_ACCESS_VIOLATION,
-            )
-        })?;
-        Ok(format!("{n} bad pointers refused; no object leaked"))
-    }))
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
+                let r = syscall(c, P_ARG_POINTER, &[ptr])?;
+                expect_status(
+                    &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
+                    r[0],
+                    STATUS_ACCESS_VIOLATION,
+                )
+            })?;
+            Ok(format!("{n} bad pointers refused; no object leaked"))
+        }))
+    })
 }
 
 fn nmi() -> Result<String, String> {

@@ -185,8 +185,9 @@ pub fn bad_handles(c: &PerCpu, p: &Path) -> Result<String, String> {
 
 /// Each class of bad argument pointer through `args` (a closure that
 /// checks one), then NtCreateMutant through the path with each class of
-/// bad out pointer: every one must return STATUS_ACCESS_VIOLATION and
-/// leave no object or handle behind. Returns how many pointers were tried.
+/// bad out pointer: every one must return STATUS_ACCESS_VIOLATION (the
+/// caller checks with [`no_leak`] that nothing stayed alive). Returns how
+/// many pointers were tried.
 pub fn pointer_classes(
     c: &PerCpu,
     p: &Path,
@@ -213,10 +214,6 @@ pub fn pointer_classes(
         ("a handle straddling the top of user space", top - 4),
         ("a read-only user page (the program's code)", read_only),
     ];
-    let (objects, handles) = (
-        crate::ob::live_objects(),
-        crate::ob::process_handles().len(),
-    );
     for (what, ptr) in out_classes {
         let r = report_of(c, P_OUT_POINTER, p.id, &[ptr])?;
         expect_status(
@@ -225,18 +222,30 @@ pub fn pointer_classes(
             STATUS_ACCESS_VIOLATION,
         )?;
     }
-    // Every call here fails, on every CPU: nothing may stay alive.
-    let (objects_after, handles_after) = (
+    Ok(arg_classes.len() + out_classes.len())
+}
+
+/// Runs `test` (on all CPUs) and checks that it left no object or handle
+/// alive: every call of the pointer tests fails, so none may stay. (Not
+/// checked per CPU: a refused NtCreateMutant holds its handle for a moment.)
+pub fn no_leak(test: impl FnOnce() -> Result<String, String>) -> Result<String, String> {
+    let before = (
         crate::ob::live_objects(),
         crate::ob::process_handles().len(),
     );
-    if objects_after != objects || handles_after != handles {
+    let r = test()?;
+    let after = (
+        crate::ob::live_objects(),
+        crate::ob::process_handles().len(),
+    );
+    if after != before {
         return Err(format!(
-            "after the refused NtCreateMutant calls, {objects_after} objects and {handles_after} \
-             handles are alive, against {objects} and {handles} before"
+            "after the refused calls, {} objects and {} handles are alive, against {} and {} \
+             before: a refused NtCreateMutant must take its handle back",
+            after.0, after.1, before.0, before.1
         ));
     }
-    Ok(arg_classes.len() + out_classes.len())
+    Ok(r)
 }
 
 /// NMIs from the other CPUs while this one makes NtTestCheckGs calls through

@@ -6,7 +6,9 @@ use alloc::format;
 use alloc::string::String;
 use syslab_abi::layout;
 use syslab_abi::status::*;
-use syslab_abi::user_test::{FLAGS_CHECK, P_FLAGS, P_KERNEL_FLAGS};
+use syslab_abi::user_test::{
+    FLAGS_CHECK, P_FLAGS, P_GS_LOOP, P_KERNEL_FLAGS, P_NULL, PATH_SHARED, PATH_SYSCALL,
+};
 
 /// User RFLAGS: IF set (interrupts would be allowed), bit 1 always set.
 pub const USER_RFLAGS: u64 = crate::trap::rflags::IF | crate::trap::rflags::RESERVED1;
@@ -48,14 +50,30 @@ pub fn run_limited(
 }
 
 /// Runs user test `test` on `c` with `arg` and `input`; returns its report
-/// page if the thread exited normally, or why it did not.
+/// page if the thread exited normally, or why it did not (naming the entry
+/// stub of the path a path-generic test used).
 #[cfg(target_os = "none")]
 pub fn report_of(c: &PerCpu, test: u64, arg: u64, input: &[u64]) -> Result<[u64; 32], String> {
     match run_with_input(c, test, arg, input) {
         ThreadExit::Exited(syslab_abi::user_test::EXIT_OK_STATUS) => {
             Ok(crate::process::report(c.cpu).words)
         }
+        other if (P_NULL..=P_GS_LOOP).contains(&test) => Err(format!(
+            "the user thread, calling through {}, {}",
+            stub_of_path(arg),
+            describe(&other)
+        )),
         other => Err(format!("the user thread {}", describe(&other))),
+    }
+}
+
+/// The student's entry stub behind path `path` (`PATH_*`) in this boot.
+pub fn stub_of_path(path: u64) -> &'static str {
+    use crate::shared_user_data::{StubKind, chosen};
+    match (path, chosen()) {
+        (PATH_SYSCALL, _) | (PATH_SHARED, Some(StubKind::Syscall)) => "KiSystemCall64",
+        (PATH_SHARED, Some(StubKind::Sysenter)) => "KiFastCallEntry",
+        _ => "KiSystemService",
     }
 }
 
@@ -88,6 +106,19 @@ pub fn describe_fault(f: &Fault) -> String {
     if f.vector == 14 {
         s += &format!(", CR2 {:#x}", f.cr2);
     }
+    if f.vector == 1 && f.rflags & crate::trap::rflags::TF != 0 {
+        s += &format!(
+            ", single-stepped (RFLAGS {:#x} has TF): unless the thread set TF itself, the \
+             exit that returned it to ring 3 gave it wrong RFLAGS",
+            f.rflags
+        );
+    }
+    if let Some(stub) = returned_from(f.rip) {
+        s += &format!(
+            ", on the first instruction after a return from the kernel: check the RIP, RSP and \
+             RFLAGS that {stub} sent the thread back with"
+        );
+    }
     let entry_marker = f.vector >= crate::trap::ENTRY_SYSENTER;
     if f.cs & !3 == (crate::gdt::USER_CS32 & !3) as u64 && !entry_marker {
         s += &format!(
@@ -100,6 +131,20 @@ pub fn describe_fault(f: &Fault) -> String {
     s
 }
 
+/// The entry stub whose return lands at `rip`, if the user code just before
+/// it is an entry instruction: `int 0x2e`, `sysenter` (SharedUserData's
+/// stub, where SYSEXIT returns) or `syscall`.
+pub fn returned_from(rip: u64) -> Option<&'static str> {
+    let mut before = [0u8; 2];
+    crate::usercopy::copy_from_user(&mut before, rip.checked_sub(2)?).ok()?;
+    match before {
+        [0xCD, 0x2E] => Some("KiSystemService"),
+        [0x0F, 0x34] => Some("KiFastCallEntry"),
+        [0x0F, 0x05] => Some("KiSystemCall64"),
+        _ => None,
+    }
+}
+
 /// Why the last SYSENTER or SYSCALL frame that CPU `c` sent back through
 /// `iretq` could not take its fast exit, by the book's rules; or that every
 /// rule held, so the student's check refused a frame it should accept.
@@ -109,9 +154,10 @@ pub fn why_fallback(c: &PerCpu) -> String {
     use crate::trap::rflags::{IF, RF, TF};
     // SAFETY: the CPU is between threads; nothing writes its copy now.
     let f = unsafe { *c.last_fallback.get() };
-    let (rule, reasons): (&str, alloc::vec::Vec<&str>) = match f.entry {
+    let (rule, stub, reasons): (&str, &str, alloc::vec::Vec<&str>) = match f.entry {
         crate::trap::ENTRY_SYSENTER => (
             "sysexit_safe",
+            "KiFastCallEntry",
             [
                 (!is_user_address(f.rip), "RIP is not a user address"),
                 (!is_user_address(f.rsp), "RSP is not a user address"),
@@ -126,6 +172,7 @@ pub fn why_fallback(c: &PerCpu) -> String {
         ),
         crate::trap::ENTRY_SYSCALL => (
             "sysret_safe",
+            "KiSystemCall64",
             [
                 (f.rcx != f.rip, "RCX != RIP"),
                 (f.r11 != f.rflags, "R11 != RFLAGS"),
@@ -151,7 +198,7 @@ pub fn why_fallback(c: &PerCpu) -> String {
         )
     } else {
         format!(
-            "; the last frame sent to iretq ({frame}) fails {rule} because {}",
+            "; the last frame sent to iretq ({frame}), as {stub} built it, fails {rule} because {}",
             reasons.join(", ")
         )
     }
@@ -211,14 +258,26 @@ pub fn status_name(s: u64) -> String {
 
 pub fn expect_status(what: &str, got: u64, want: NtStatus) -> Result<(), String> {
     if got == want as u64 {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: expected RAX = {}, got {}",
-            status_name(want as u64),
-            status_name(got)
-        ))
+        return Ok(());
     }
+    // What an unexpected status usually means in these labs.
+    let hint = match got as u32 {
+        STATUS_INVALID_PARAMETER => {
+            " (the service got the wrong arguments: dispatch_system_service copies arg_count \
+             of them from [RDX])"
+        }
+        STATUS_INVALID_SYSTEM_SERVICE => " (dispatch_system_service misread the number in EAX)",
+        STATUS_ACCESS_VIOLATION => {
+            " (a copy from or to user memory failed: dispatch_system_service's copy of the \
+             arguments, or the service's own)"
+        }
+        _ => "",
+    };
+    Err(format!(
+        "{what}: expected RAX = {}, got {}{hint}",
+        status_name(want as u64),
+        status_name(got)
+    ))
 }
 
 /// NtTestKernelFlags through `path` with `set` also set in the user's
@@ -227,16 +286,23 @@ pub fn expect_status(what: &str, got: u64, want: NtStatus) -> Result<(), String>
 #[cfg(target_os = "none")]
 pub fn kernel_flags(c: &PerCpu, path: u64, set: u64) -> Result<(u64, u64), String> {
     let r = report_of(c, P_KERNEL_FLAGS, path, &[set])?;
+    let df = "with DF set in the kernel every rep movsb runs backwards";
     expect_status(
-        &format!("NtTestKernelFlags with RFLAGS {set:#x} set"),
+        &format!(
+            "NtTestKernelFlags with RFLAGS {set:#x} set ({df}: does {} clear DF?)",
+            stub_of_path(path)
+        ),
         r[0],
         STATUS_SUCCESS,
     )?;
     if r[1] ^ r[2] ^ FLAGS_CHECK != r[3] {
         return Err(format!(
             "NtTestKernelFlags's copy to user memory arrived corrupted ({:#x}, {:#x}, {:#x}): \
-             DF was set in the kernel, so its rep movsb ran backwards",
-            r[1], r[2], r[3]
+             {df} ({})",
+            r[1],
+            r[2],
+            r[3],
+            stub_of_path(path)
         ));
     }
     Ok((r[1], r[2]))
