@@ -32,7 +32,7 @@ impl Stack {
 }
 
 /// A CPU's stacks, each above an unmapped guard page: the idle and kernel
-/// stacks, and one IST stack for each paranoid vector (see [`Ist`]).
+/// stacks, and one IST stack for each paranoid vector (`idt::PARANOID`).
 #[derive(Clone, Copy, Debug)]
 pub struct Stacks {
     pub idle: Stack,

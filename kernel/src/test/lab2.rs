@@ -527,8 +527,8 @@ fn flags() -> Result<String, String> {
         }
         if saved & set != set {
             return Err(format!(
-                "the frame's saved RFLAGS {saved:#x} lost the user's NT/AC/DF: save the flags \
-                 before clearing them"
+                "the frame's saved RFLAGS {saved:#x} lost the user's NT/AC/DF: KiFastCallEntry \
+                 must push the live flags (pushfq) before clearing them"
             ));
         }
         let after = flags_come_back(
@@ -551,8 +551,9 @@ fn single_step() -> Result<String, String> {
         let after = exits(c);
         if after[1] != before[1] {
             return Err(
-                "a frame with TF (the single-stepped call) left through sysexitq: sysexit_safe \
-                 must refuse TF, so that iretq gives the user its trap"
+                "the single-stepped call left through sysexitq: KiFastCallEntry's pushfq must \
+                 record the user's TF in the frame, and sysexit_safe refuse a frame with TF, so \
+                 that iretq gives the user its trap"
                     .into(),
             );
         }
