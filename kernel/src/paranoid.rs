@@ -57,6 +57,7 @@ mod imp {
     use super::*;
     use crate::msr::IA32_GS_BASE;
     use crate::trap::KTRAP_FRAME_SIZE;
+    use crate::trap::{kernel_flags, restore_registers, save_registers};
 
     // ANCHOR: paranoid_common
     /// The common path of the paranoid vectors.
@@ -71,25 +72,10 @@ mod imp {
     #[unsafe(naked)]
     pub unsafe extern "C" fn paranoid_common() {
         core::arch::naked_asm!(
-            "push rax",
-            "push rbx",
-            "push rcx",
-            "push rdx",
-            "push rsi",
-            "push rdi",
-            "push rbp",
-            "push r8",
-            "push r9",
-            "push r10",
-            "push r11",
-            "push r12",
-            "push r13",
-            "push r14",
-            "push r15",
+            save_registers!(),
             // Kernel flags, as in trap_common: no user DF or AC (an NMI in
             // ring 3, or in KiFastCallEntry before its popfq, has them live).
-            "push 2",
-            "popfq",
+            kernel_flags!(),
             // Which GS is live? RDMSR IA32_GS_BASE (ECX) into EDX:EAX.
             "mov ecx, {gs_base}",
             "rdmsr",
@@ -110,21 +96,7 @@ mod imp {
             "jz 3f",
             "swapgs", // exactly the GS that was live on entry
             "3:",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop r11",
-            "pop r10",
-            "pop r9",
-            "pop r8",
-            "pop rbp",
-            "pop rdi",
-            "pop rsi",
-            "pop rdx",
-            "pop rcx",
-            "pop rbx",
-            "pop rax",
+            restore_registers!(),
             "add rsp, 16", // vector and error code
             "iretq",
             gs_base = const IA32_GS_BASE,

@@ -13,7 +13,7 @@
 use crate::gdt::{KERNEL_CS, KERNEL_DS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS, USER_SS};
 use crate::gdt::{bits, standard_gdt};
 use crate::mm::paging::{USER_BASE, USER_TOP};
-use crate::student::SystemCallExit;
+use crate::student::{GdtRuleError, SystemCallExit};
 use crate::trap::{ENTRY_SYSCALL, ENTRY_SYSENTER, KTrapFrame, rflags};
 use alloc::format;
 use alloc::string::String;
@@ -29,6 +29,18 @@ pub enum GdtExpect {
     Missing(u16),
     /// `GdtRuleError::Wrong` naming this selector.
     Wrong(u16),
+}
+
+impl GdtExpect {
+    /// What a `check_sysenter_gdt` result says, in these terms.
+    pub fn of(result: Result<(), GdtRuleError>) -> GdtExpect {
+        match result {
+            Ok(()) => GdtExpect::Ok,
+            Err(GdtRuleError::BadSelector(_)) => GdtExpect::BadSelector,
+            Err(GdtRuleError::Missing { selector, .. }) => GdtExpect::Missing(selector),
+            Err(GdtRuleError::Wrong { selector, .. }) => GdtExpect::Wrong(selector),
+        }
+    }
 }
 
 /// A table and the IA32_SYSENTER_CS to check it with.
@@ -166,6 +178,68 @@ pub fn gdt_cases() -> Vec<GdtCase> {
     cases
 }
 // ANCHOR_END: gdt_cases
+
+/// The GDT cases `check` judges wrong, one line each.
+pub fn wrong_gdt_verdicts(
+    cases: &[GdtCase],
+    check: impl Fn(&[u64], u16) -> Result<(), GdtRuleError>,
+) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|c| {
+            let got = check(&c.gdt, c.sysenter_cs);
+            (GdtExpect::of(got) != c.expect).then(|| {
+                let said = got.map_or_else(|e| format!("\"{e}\""), |()| "Ok".into());
+                format!("{}: expected {:?}, got {said}", c.what, c.expect)
+            })
+        })
+        .collect()
+}
+
+/// The frame cases `choose` (a `choose_exit`) gets wrong, one line each.
+pub fn wrong_exits(
+    cases: &[FrameCase],
+    choose: impl Fn(&KTrapFrame) -> SystemCallExit,
+) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|c| {
+            let got = choose(&c.frame);
+            (got != c.exit).then(|| format!("{}: chose {got:?}, must be {:?}", c.what, c.exit))
+        })
+        .collect()
+}
+
+/// The cases of `entry` where `safe` (a `sysexit_safe` or `sysret_safe`)
+/// disagrees with the case, which says `fast` when the frame is safe.
+pub fn wrong_verdicts(
+    cases: &[FrameCase],
+    entry: u64,
+    fast: SystemCallExit,
+    safe: impl Fn(&KTrapFrame) -> bool,
+) -> Vec<String> {
+    cases
+        .iter()
+        .filter(|c| c.frame.entry == entry)
+        .filter_map(|c| {
+            let (want, got) = (c.exit == fast, safe(&c.frame));
+            (got != want).then(|| format!("{}: returned {got}, must be {want}", c.what))
+        })
+        .collect()
+}
+
+/// Ok(how many cases) if `wrong` is empty; else what `function` got wrong.
+pub fn judge(function: &str, total: usize, wrong: Vec<String>) -> Result<usize, String> {
+    if wrong.is_empty() {
+        Ok(total)
+    } else {
+        Err(format!(
+            "{function} got {} of {total} cases wrong: {}",
+            wrong.len(),
+            wrong.join("; ")
+        ))
+    }
+}
 
 /// A frame and the exit it must get.
 #[derive(Clone, Debug)]

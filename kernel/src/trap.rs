@@ -153,6 +153,40 @@ pub fn describe_pf_error(code: u64) -> (&'static str, &'static str, &'static str
     )
 }
 
+/// The general registers of a [`KTrapFrame`], pushed RAX first and R15 last
+/// (the kernel's own entries; the students' stubs write theirs out).
+#[cfg(target_os = "none")]
+macro_rules! save_registers {
+    () => {
+        "push rax; push rbx; push rcx; push rdx; push rsi; push rdi; push rbp; push r8
+         push r9; push r10; push r11; push r12; push r13; push r14; push r15"
+    };
+}
+
+/// The same registers popped, R15 first.
+#[cfg(target_os = "none")]
+macro_rules! restore_registers {
+    () => {
+        "pop r15; pop r14; pop r13; pop r12; pop r11; pop r10; pop r9; pop r8
+         pop rbp; pop rdi; pop rsi; pop rdx; pop rcx; pop rbx; pop rax"
+    };
+}
+
+/// Known kernel flags on entry: the Rust ABI wants DF clear, and a user's AC
+/// must not reach the kernel (it would switch SMAP off). An interrupt gate
+/// clears IF, TF, NT and RF but neither of those two, and `clac` is #UD
+/// without SMAP (qemu64), so load RFLAGS whole. IF stays clear: 2 is only
+/// the always-one bit.
+#[cfg(target_os = "none")]
+macro_rules! kernel_flags {
+    () => {
+        "push 2; popfq"
+    };
+}
+
+#[cfg(target_os = "none")]
+pub(crate) use {kernel_flags, restore_registers, save_registers};
+
 #[cfg(target_os = "none")]
 mod imp {
     use super::*;
@@ -202,45 +236,11 @@ mod imp {
             "jz 2f",
             "swapgs",
             "2:",
-            "push rax",
-            "push rbx",
-            "push rcx",
-            "push rdx",
-            "push rsi",
-            "push rdi",
-            "push rbp",
-            "push r8",
-            "push r9",
-            "push r10",
-            "push r11",
-            "push r12",
-            "push r13",
-            "push r14",
-            "push r15",
+            save_registers!(),
             "mov rdi, rsp", // &mut KTrapFrame
-            // Known kernel flags: the Rust ABI wants DF clear, and the
-            // user's AC must not reach the kernel (it would switch SMAP
-            // off). An interrupt gate clears IF, TF, NT and RF but neither
-            // of those two; `clac` is #UD without SMAP (qemu64), so load
-            // RFLAGS whole. IF stays clear: 2 is only the always-one bit.
-            "push 2",
-            "popfq",
+            kernel_flags!(),
             "call {dispatch}",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop r11",
-            "pop r10",
-            "pop r9",
-            "pop r8",
-            "pop rbp",
-            "pop rdi",
-            "pop rsi",
-            "pop rdx",
-            "pop rcx",
-            "pop rbx",
-            "pop rax",
+            restore_registers!(),
             // Back to ring 3: give the user its GS again.
             "test byte ptr [rsp + 24], 3",
             "jz 3f",

@@ -5,42 +5,20 @@
 
 use student::lab2::choose_exit;
 use student::lab3::sysret_safe;
-use syslab_kernel::rule_cases::sysret_cases;
+use syslab_kernel::rule_cases::*;
 use syslab_kernel::student::SystemCallExit;
 use syslab_kernel::trap::ENTRY_SYSCALL;
 
-/// Panics with every failed case, if there are any.
-fn all_pass(function: &str, failures: Vec<String>) {
-    assert!(
-        failures.is_empty(),
-        "{function} got {} case(s) wrong: {}",
-        failures.len(),
-        failures.join("; ")
-    );
-}
-
 #[test]
 fn sysret_safe_condition_by_condition() {
-    let failures = sysret_cases()
-        .into_iter()
-        .filter(|c| c.frame.entry == ENTRY_SYSCALL)
-        .filter_map(|c| {
-            let want = c.exit == SystemCallExit::Sysret;
-            let got = sysret_safe(&c.frame);
-            (got != want).then(|| format!("{}: returned {got}, must be {want}", c.what))
-        })
-        .collect();
-    all_pass("sysret_safe", failures);
+    let cases = sysret_cases();
+    let wrong = wrong_verdicts(&cases, ENTRY_SYSCALL, SystemCallExit::Sysret, sysret_safe);
+    judge("sysret_safe", cases.len(), wrong).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn choose_exit_sends_only_safe_syscall_frames_to_sysret() {
-    let failures = sysret_cases()
-        .into_iter()
-        .filter_map(|c| {
-            let got = choose_exit(&c.frame);
-            (got != c.exit).then(|| format!("{}: chose {got:?}, must be {:?}", c.what, c.exit))
-        })
-        .collect();
-    all_pass("choose_exit", failures);
+    let cases = sysret_cases();
+    let wrong = wrong_exits(&cases, choose_exit);
+    judge("choose_exit", cases.len(), wrong).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -10,9 +10,8 @@ use super::user::{
 };
 use crate::gdt::{GDT_ENTRIES, KERNEL_CS};
 use crate::percpu::PerCpu;
-use crate::rule_cases::{self, GdtExpect};
+use crate::rule_cases;
 use crate::shared_user_data::{self, StubKind};
-use crate::student::GdtRuleError;
 use crate::syscall::sysenter::COMPAT_SYSENTER_FAULT;
 use crate::thread::ThreadExit;
 use crate::trap::rflags;
@@ -214,33 +213,8 @@ fn gdt_rule() -> Result<String, String> {
     }))?;
     // Then one attribute at a time (kernel/src/rule_cases.rs).
     let cases = rule_cases::gdt_cases();
-    let mut wrong = Vec::new();
-    for c in &cases {
-        let got = check(&c.gdt, c.sysenter_cs);
-        let ok = match (got, c.expect) {
-            (Ok(()), GdtExpect::Ok) => true,
-            (Err(GdtRuleError::BadSelector(_)), GdtExpect::BadSelector) => true,
-            (Err(GdtRuleError::Missing { selector, .. }), GdtExpect::Missing(s)) => selector == s,
-            (Err(GdtRuleError::Wrong { selector, .. }), GdtExpect::Wrong(s)) => selector == s,
-            _ => false,
-        };
-        if !ok {
-            wrong.push(format!(
-                "{}: expected {:?}, got {}",
-                c.what,
-                c.expect,
-                got.map_or_else(|e| format!("\"{e}\""), |()| "Ok".into())
-            ));
-        }
-    }
-    if !wrong.is_empty() {
-        return Err(format!(
-            "check_sysenter_gdt got {} of {} layouts wrong: {}",
-            wrong.len(),
-            cases.len(),
-            wrong.join("; ")
-        ));
-    }
+    let wrong = rule_cases::wrong_gdt_verdicts(&cases, check);
+    rule_cases::judge("check_sysenter_gdt", cases.len(), wrong)?;
     Ok(format!(
         "every CPU's GDT accepted; {} layouts judged right, each breaking one attribute",
         cases.len()
@@ -642,26 +616,11 @@ fn compat() -> Result<String, String> {
 }
 
 fn exit_rules() -> Result<String, String> {
-    let choose = crate::student::student().lab2.choose_exit;
     let cases = rule_cases::sysexit_cases();
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter_map(|c| {
-            let got = choose(&c.frame);
-            (got != c.exit).then(|| format!("{}: chose {got:?}, must be {:?}", c.what, c.exit))
-        })
-        .collect();
-    if !wrong.is_empty() {
-        return Err(format!(
-            "choose_exit (with sysexit_safe) got {} of {} frames wrong: {}",
-            wrong.len(),
-            cases.len(),
-            wrong.join("; ")
-        ));
-    }
+    let wrong = rule_cases::wrong_exits(&cases, crate::student::student().lab2.choose_exit);
+    let n = rule_cases::judge("choose_exit (with sysexit_safe)", cases.len(), wrong)?;
     Ok(format!(
-        "{} frames, each breaking one condition, judged right",
-        cases.len()
+        "{n} frames, each breaking one condition, judged right"
     ))
 }
 

@@ -461,26 +461,12 @@ fn compat() -> Result<String, String> {
 }
 
 fn exit_rules() -> Result<String, String> {
-    let choose = crate::student::student().lab2.choose_exit;
-    let cases = crate::rule_cases::sysret_cases();
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter_map(|c| {
-            let got = choose(&c.frame);
-            (got != c.exit).then(|| format!("{}: chose {got:?}, must be {:?}", c.what, c.exit))
-        })
-        .collect();
-    if !wrong.is_empty() {
-        return Err(format!(
-            "choose_exit (with sysret_safe) got {} of {} frames wrong: {}",
-            wrong.len(),
-            cases.len(),
-            wrong.join("; ")
-        ));
-    }
+    use crate::rule_cases;
+    let cases = rule_cases::sysret_cases();
+    let wrong = rule_cases::wrong_exits(&cases, crate::student::student().lab2.choose_exit);
+    let n = rule_cases::judge("choose_exit (with sysret_safe)", cases.len(), wrong)?;
     Ok(format!(
-        "{} frames, each breaking one condition, judged right",
-        cases.len()
+        "{n} frames, each breaking one condition, judged right"
     ))
 }
 
