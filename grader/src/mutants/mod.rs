@@ -127,13 +127,16 @@ pub fn run(m: Mutants) -> Result<u8> {
     drop(out);
 
     let queue = Mutex::new(mutants.iter().collect::<VecDeque<&Mutant>>());
+    let m = &m;
     let builds = Mutex::new(());
     let done = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..m.jobs {
-            s.spawn(|| {
+        for slot in 0..m.jobs {
+            let (ws, images, queue, builds, done, mutants) =
+                (&ws, &images, &queue, &builds, &done, &mutants);
+            s.spawn(move || {
                 while let Some(mutant) = queue.lock().map(|mut q| q.pop_front()).ok().flatten() {
-                    let verdict = judge(&ws, &images, mutant, &builds, m.timeout_secs)
+                    let verdict = judge(ws, images, mutant, slot, builds, m.timeout_secs)
                         .unwrap_or_else(|e| Verdict::Error(format!("{e:#}")));
                     let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
                     done.push((mutant, verdict));
@@ -142,6 +145,7 @@ pub fn run(m: Mutants) -> Result<u8> {
             });
         }
     });
+    let _ = std::fs::remove_dir_all(scratch::slots_dir(&ws));
     let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     let summary = Summary::of(&done);
     let mut out = std::io::stdout().lock();
@@ -182,15 +186,24 @@ pub fn load(dir: &Path, names: &[String]) -> Result<Vec<Mutant>> {
     Ok(mutants)
 }
 
-/// Applies, builds and grades one mutant.
+/// Applies, builds and grades one mutant, in job slot `slot`.
 fn judge(
     ws: &Workspace,
     images: &Images,
     mutant: &Mutant,
+    slot: usize,
     builds: &Mutex<()>,
     timeout_secs: u64,
 ) -> Result<Verdict> {
-    let copy = scratch::Scratch::new(ws, &mutant.name)?;
+    let copy = scratch::Scratch::new(ws, slot)?;
+    // Its logs and its kernel image go under target/syslab/mutants/NAME.
+    let logs_dir = ws.target.join("syslab").join("mutants").join(&mutant.name);
+    if logs_dir.exists() {
+        std::fs::remove_dir_all(&logs_dir)
+            .with_context(|| format!("cannot remove {}", logs_dir.display()))?;
+    }
+    std::fs::create_dir_all(&logs_dir)
+        .with_context(|| format!("cannot create {}", logs_dir.display()))?;
     let file = copy.file(&mutant.file);
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("{}: {} does not exist", mutant.name, mutant.file))?;
@@ -202,7 +215,7 @@ fn judge(
                 Ok(built) => built,
                 Err(e) => return Ok(Verdict::Error(format!("does not build: {e:#}"))),
             };
-        let kernel = copy.dir.join("kernel.elf");
+        let kernel = logs_dir.join("kernel.elf");
         std::fs::copy(&built, &kernel)?;
         kernel
     };
@@ -211,10 +224,9 @@ fn judge(
         user: images.user.clone(),
     };
     let symbols = Symbolizer::load(&images.kernel, Some(&ws.root)).ok();
-    // Its logs go under its scratch directory.
     let logs = Workspace {
-        root: copy.dir.clone(),
-        target: copy.dir.clone(),
+        root: logs_dir.clone(),
+        target: logs_dir.clone(),
     };
     let mut labs = Vec::new();
     for &lab in &mutant.labs {
@@ -230,6 +242,8 @@ fn judge(
         )?;
         labs.push(scored);
     }
+    // The logs stay; the image (several MB each) goes.
+    let _ = std::fs::remove_file(&images.kernel);
     let lost: u32 = labs.iter().map(|l| l.possible() - l.earned()).sum();
     let failed: Vec<_> = labs
         .iter()

@@ -2,7 +2,7 @@
 //! own kernel and share its target directory, so that each copy compiles
 //! only the student crate itself.
 //!
-//! Two things about how Cargo names what it builds decide the layout:
+//! Three things about how Cargo decides what to rebuild shape them:
 //!
 //! - A path dependency is known by its path: a copy whose manifest said
 //!   `path = "../kernel"` would depend on a different kernel and rebuild
@@ -10,12 +10,19 @@
 //!   a `kernel` link beside the copy lets its build script find
 //!   `../kernel/kernel.ld` as in the original.
 //! - A package inside its own workspace is hashed by its path *relative to
-//!   that workspace*, which is the same for every copy and for the
-//!   original: copies built into one target directory would share one set
-//!   of artifacts and fingerprints, and a copy whose sources are older than
-//!   another copy's build would be taken as up to date (and so, afterwards,
-//!   would `solutions/`). So each copy gets a package and binary name of
-//!   its own.
+//!   that workspace*, the same for every copy and for the original: copies
+//!   built into one target directory would share one set of artifacts and
+//!   fingerprints with each other and with `solutions/`. So each job slot
+//!   builds its copies under a package name of its own, `syslab-copy-N`.
+//! - Cargo records a source file inside the target directory relative to
+//!   that directory, not to its package: a copy kept there would be checked
+//!   against the files of the copy it replaced, and found up to date. So
+//!   the copies live in the system's temporary directory, one place per
+//!   slot, outside the target directory. Each new copy's files are newer
+//!   than the slot's last build, so Cargo rebuilds the one crate.
+//!
+//! The target directory thus holds one set of artifacts per slot, not one
+//! per mutant.
 
 use std::path::{Path, PathBuf};
 
@@ -25,18 +32,19 @@ use crate::paths::Workspace;
 
 /// A copy of `solutions/` at `dir/solutions/`.
 pub struct Scratch {
-    /// `target/syslab/mutants/NAME`: the copy, its logs and its kernel image.
+    /// The slot's directory: the copy and the `kernel` link beside it.
     pub dir: PathBuf,
     /// The copied crate.
     pub crate_dir: PathBuf,
-    /// Its package and binary name, `syslab-copy-NAME`.
+    /// Its package and binary name, `syslab-copy-SLOT`.
     pub package: String,
 }
 
 impl Scratch {
-    /// A fresh copy of `ws.root/solutions` in `target/syslab/mutants/NAME`.
-    pub fn new(ws: &Workspace, name: &str) -> Result<Scratch> {
-        let dir = ws.target.join("syslab").join("mutants").join(name);
+    /// A fresh copy of `ws.root/solutions` for job slot `slot`, replacing
+    /// the slot's last one.
+    pub fn new(ws: &Workspace, slot: usize) -> Result<Scratch> {
+        let dir = slots_dir(ws).join(format!("slot-{slot}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
                 .with_context(|| format!("cannot remove the old copy {}", dir.display()))?;
@@ -56,7 +64,7 @@ impl Scratch {
             );
         }
         let absolute = format!("path = \"{}\"", kernel.display());
-        let package = format!("syslab-copy-{name}");
+        let package = format!("syslab-copy-{slot}");
         let original_name = format!(
             "name = \"{}\"",
             crate::builder::Variant::Solutions.package()
@@ -85,6 +93,20 @@ impl Scratch {
     pub fn file(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
+}
+
+/// Where this checkout's slots live: a directory of the system's temporary
+/// one named after the checkout, so that two checkouts never share a slot.
+pub fn slots_dir(ws: &Workspace) -> PathBuf {
+    // FNV-1a of the checkout's path: short, and stable from run to run.
+    let hash = ws
+        .root
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+    std::env::temp_dir().join(format!("syslab-mutants-{hash:016x}"))
 }
 
 /// Copies the sources of a crate: every file but `target/` and hidden ones.
