@@ -16,6 +16,7 @@
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
 //! cargo grader fuzz [--solutions] [--cpu ...] [--smp N]
 //!              [--path int2e|sysenter|syscall|all] [--seconds S] [--seed N] [-v]
+//! cargo grader mutants [--jobs N] [--timeout S] [NAME ...]
 //! ```
 
 use std::collections::BTreeMap;
@@ -71,6 +72,8 @@ enum Command {
     Handin(HandinArgs),
     /// Throw random system calls at the kernel from ring 3 on every CPU and check every result (lab=fuzz)
     Fuzz(FuzzArgs),
+    /// Check that the grader catches typical mistakes: grade each patch of grader/mutants/ applied to solutions/
+    Mutants(MutantsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +131,19 @@ struct BatchArgs {
     /// Number of CPUs
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=255))]
     smp: u32,
+}
+
+#[derive(Debug, Args)]
+struct MutantsArgs {
+    /// Mutants to try (file names in grader/mutants/ without .patch); default: all
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+    /// Mutants graded at once
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+    /// Seconds each boot may take before it is killed
+    #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -408,6 +424,14 @@ pub struct Fuzz {
     pub verbose: bool,
 }
 
+/// `cargo grader mutants`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mutants {
+    pub names: Vec<String>,
+    pub jobs: usize,
+    pub timeout_secs: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
     Grade(Grade),
@@ -419,6 +443,7 @@ pub enum Mode {
     Bench(Bench),
     Kd(Kd),
     Fuzz(Fuzz),
+    Mutants(Mutants),
 }
 
 impl MachineArgs {
@@ -462,6 +487,11 @@ impl TryFrom<Cli> for Mode {
                 seconds: f.seconds,
                 seed: f.seed,
                 verbose: f.verbose,
+            }),
+            Some(Command::Mutants(args)) => Mode::Mutants(Mutants {
+                names: args.names,
+                jobs: args.jobs as usize,
+                timeout_secs: args.timeout,
             }),
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
@@ -856,6 +886,19 @@ mod tests {
         }
         assert_eq!(bench_timeout_secs(1), 60);
         assert_eq!(bench_timeout_secs(u64::MAX), MAX_BENCH_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn mutants_arguments() {
+        let Mode::Mutants(m) = mode(&["mutants"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((m.jobs, m.timeout_secs, m.names.len()), (2, 20, 0));
+        let Mode::Mutants(m) = mode(&["mutants", "--jobs", "4", "a", "b"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((m.jobs, m.names), (4, vec!["a".into(), "b".into()]));
+        assert!(mode(&["mutants", "--jobs", "0"]).is_err());
     }
 
     #[test]

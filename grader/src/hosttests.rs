@@ -37,13 +37,18 @@ fn crate_dir(ws: &Workspace, variant: Variant) -> std::path::PathBuf {
 
 /// Runs `cargo test --test <lab>` in the student crate and judges it.
 pub fn run(lab: Lab, ws: &Workspace, variant: Variant) -> Outcome {
-    let dir = crate_dir(ws, variant);
+    run_in(lab, &crate_dir(ws, variant), ws)
+}
+
+/// The same for the student crate in `dir` (a scratch copy, say), built
+/// into the checkout's target directory.
+pub fn run_in(lab: Lab, dir: &Path, ws: &Workspace) -> Outcome {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(&ws.root)
         .args(["test", "--quiet", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(ws.root.join("target"))
+        .arg(&ws.target)
         .args(["--test", lab.as_str(), "--", "--test-threads", "1"]);
     match cmd.output() {
         Ok(out) => judge(

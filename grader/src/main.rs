@@ -23,7 +23,9 @@
 //! - package/: the grader packed for Gradescope and GitHub Classroom
 //! - fuzz/: the fuzzer command; its protocol lines (protocol), what a
 //!   mismatching call was (describe) and its report (report)
-//! - grade, demo, gdb, bench, kd, fuzz, batch, package, handin: the commands
+//! - mutants/: the mutation suite: typical mistakes applied to solutions/
+//!   in scratch copies (scratch), each one patch (patch), graded
+//! - grade, demo, gdb, bench, kd, fuzz, batch, package, handin, mutants: the commands
 
 mod batch;
 mod bench;
@@ -40,6 +42,7 @@ mod gradescope;
 mod handin;
 mod hosttests;
 mod kd;
+mod mutants;
 mod package;
 mod paths;
 mod plan;
@@ -73,6 +76,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Package(p) => package::run(p),
         Mode::Handin(out) => handin::run(out),
         Mode::Fuzz(f) => fuzz::run(f),
+        Mode::Mutants(m) => mutants::run(m),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -45,7 +45,7 @@ pub const GDT_ENTRIES: usize = 9;
 pub struct SegmentDescriptor(pub u64);
 
 /// Bit positions of a segment descriptor's high dword, counted in the 64-bit word.
-mod bits {
+pub mod bits {
     /// Accessed: set so the CPU never has to write the GDT.
     pub const ACCESSED: u64 = 1 << 40;
     /// Readable (code) / writable (data).

@@ -18,6 +18,34 @@ use crate::gdt::KERNEL_CS;
 pub const IST_DOUBLE_FAULT: u8 = 1;
 /// IST slot of the NMI handler's stack.
 pub const IST_NMI: u8 = 2;
+/// IST slot of the debug-exception handler's stack.
+pub const IST_DEBUG: u8 = 3;
+/// IST slot of the machine-check handler's stack.
+pub const IST_MACHINE_CHECK: u8 = 4;
+
+// ANCHOR: paranoid_vectors
+/// The paranoid vectors, each with its IST slot and name. They can arrive
+/// at any instruction, including the few where CS already says ring 0 but
+/// GS is still the user's (KiSystemCall64's first instruction, the
+/// instructions between an exit's `swapgs` and its `sysretq`, `sysexitq`
+/// or `iretq`) and where RSP is still the user's. So the CPU always
+/// switches them to a stack of their own, and their entry (paranoid.rs)
+/// decides `swapgs` from the GS base, not from the saved CS.
+pub const PARANOID: [(u8, u8, &str); 4] = [
+    (8, IST_DOUBLE_FAULT, "#DF"),
+    (2, IST_NMI, "NMI"),
+    (1, IST_DEBUG, "#DB"),
+    (18, IST_MACHINE_CHECK, "#MC"),
+];
+// ANCHOR_END: paranoid_vectors
+
+/// The IST slot of a paranoid `vector`, or 0 for the others.
+pub fn ist_of(vector: u8) -> u8 {
+    PARANOID
+        .iter()
+        .find(|(v, _, _)| *v == vector)
+        .map_or(0, |(_, ist, _)| *ist)
+}
 
 /// The vector of the NT system-service gate.
 pub const VECTOR_SYSTEM_SERVICE: u8 = 0x2E;
@@ -153,12 +181,9 @@ pub fn stub_address(vector: u8) -> u64 {
 /// The kernel's own gate for `vector`.
 #[cfg(target_os = "none")]
 pub fn default_gate(vector: u8) -> Gate {
-    let (dpl, ist) = match vector {
-        3 => (3, 0),                // #BP: the user-thread exit path
-        2 => (0, IST_NMI),          // NMI: may arrive while RSP is the user's
-        8 => (0, IST_DOUBLE_FAULT), // #DF: always on a known-good stack
-        _ => (0, 0),
-    };
+    // #BP (int3) is the user-thread exit path, so ring 3 may raise it.
+    let dpl = if vector == 3 { 3 } else { 0 };
+    let ist = ist_of(vector);
     Gate::new(
         stub_address(vector),
         KERNEL_CS,

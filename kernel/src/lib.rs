@@ -18,6 +18,7 @@ pub mod apic;
 pub mod arch;
 pub mod bench;
 pub mod cmdline;
+pub mod cr4;
 pub mod fuzz;
 pub mod fw_cfg;
 pub mod gdt;
@@ -27,9 +28,11 @@ pub mod mm;
 pub mod msr;
 pub mod ob;
 pub mod os;
+pub mod paranoid;
 pub mod percpu;
 pub mod process;
 pub mod pvh;
+pub mod rule_cases;
 pub mod selftest;
 pub mod serial;
 pub mod shared_user_data;
@@ -84,7 +87,7 @@ pub fn expected_cpus() -> usize {
 /// an overflow faults instead of overwriting a neighbour.
 const IDLE_STACK_SIZE: u64 = 64 * 1024;
 const KERNEL_STACK_SIZE: u64 = 64 * 1024;
-/// The double-fault and NMI stacks (IST1 and IST2).
+/// The IST stacks of the paranoid vectors: #DF, NMI, #DB and #MC.
 const IST_STACK_SIZE: u64 = 16 * 1024;
 /// Virtual space reserved per CPU in the stack region.
 const CPU_STACK_SLOT: u64 = 256 * 1024;
@@ -100,25 +103,21 @@ fn map_stack(space: &mut AddressSpace, bottom: u64, size: u64) -> Stack {
     }
 }
 
-/// Makes CPU `cpu`'s per-CPU block and its three guarded stacks.
+/// Makes CPU `cpu`'s per-CPU block and its guarded stacks.
 pub fn new_cpu_block(cpu: u32, apic_id: u32) -> &'static mut PerCpu {
     let mut space = kernel_space();
     let slot = paging::STACKS_BASE + cpu as u64 * CPU_STACK_SLOT;
     let idle = map_stack(&mut space, slot + PAGE_SIZE, IDLE_STACK_SIZE);
     let kernel = map_stack(&mut space, idle.top + PAGE_SIZE, KERNEL_STACK_SIZE);
-    let double_fault = map_stack(&mut space, kernel.top + PAGE_SIZE, IST_STACK_SIZE);
-    let nmi = map_stack(&mut space, double_fault.top + PAGE_SIZE, IST_STACK_SIZE);
-    assert!(nmi.top <= slot + CPU_STACK_SLOT);
-    PerCpu::new(
-        cpu,
-        apic_id,
-        percpu::Stacks {
-            idle,
-            kernel,
-            double_fault,
-            nmi,
-        },
-    )
+    let mut below = kernel.top;
+    let ist = [(); percpu::IST_STACKS].map(|()| {
+        let stack = map_stack(&mut space, below + PAGE_SIZE, IST_STACK_SIZE);
+        below = stack.top;
+        stack
+    });
+    assert!(below <= slot + CPU_STACK_SLOT);
+    drop(space);
+    PerCpu::new(cpu, apic_id, percpu::Stacks { idle, kernel, ist })
 }
 
 /// Whether this boot uses the code of lab `n` (Lab 2's MSRs are needed in
@@ -224,9 +223,10 @@ extern "C" fn bsp_main() -> ! {
     idt::load();
     apic::init();
     apic::calibrate_timer();
+    let umip = cr4::enable();
     let info = START_INFO.get().expect("kmain_bsp keeps the start info");
     kprintln!(
-        "cpu 0: APIC id {}, vendor {}, TSC {} MHz",
+        "cpu 0: APIC id {}, vendor {}, TSC {} MHz, {umip}",
         me.apic_id,
         core::str::from_utf8(&arch::cpu_vendor()).unwrap_or("?"),
         time::tsc_khz() / 1000

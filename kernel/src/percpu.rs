@@ -12,7 +12,7 @@
 use crate::gdt::{Gdt, Tss};
 use crate::msr;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Most CPUs the kernel will start (QEMU `-smp 1` to `-smp 8`).
@@ -31,14 +31,23 @@ impl Stack {
     }
 }
 
-/// A CPU's four stacks, each above an unmapped guard page.
+/// A CPU's stacks, each above an unmapped guard page: the idle and kernel
+/// stacks, and one IST stack for each paranoid vector (`idt::PARANOID`).
 #[derive(Clone, Copy, Debug)]
 pub struct Stacks {
     pub idle: Stack,
     pub kernel: Stack,
-    pub double_fault: Stack,
-    pub nmi: Stack,
+    pub ist: [Stack; IST_STACKS],
 }
+
+/// How many IST stacks each CPU has: one per paranoid vector.
+pub const IST_STACKS: usize = 4;
+
+/// Bytes reserved at the top of each IST stack for the address of the CPU's
+/// block: TSS.IST points just below them, so the paranoid entry finds its
+/// CPU without trusting GS (paranoid.rs), at a fixed distance above the
+/// frame the CPU pushes there.
+pub const IST_TOP_RESERVED: u64 = 16;
 
 /// Counters, readable from any CPU. The exit counters record which return
 /// instruction each system call took, which is how the tests tell a safe
@@ -51,6 +60,12 @@ pub struct Counters {
     pub exit_sysexit: AtomicU64,
     pub exit_sysret: AtomicU64,
     pub user_faults: AtomicU64,
+    /// NMIs taken, whatever they interrupted (paranoid.rs).
+    pub nmis: AtomicU64,
+    /// Paranoid entries (NMI, #DB, #MC, #DF) that found the user's GS while
+    /// the CPU was in ring 0: an entry or exit stub's window between its
+    /// `swapgs` and the ring change. A CS-based swapgs would get these wrong.
+    pub paranoid_user_gs_in_ring0: AtomicU64,
 }
 
 // ANCHOR: percpu
@@ -75,11 +90,11 @@ pub struct PerCpu {
     pub idle_stack: Stack,
     /// The stack of the user thread's kernel side (top = `kernel_stack_top`).
     pub kernel_stack: Stack,
-    /// IST1: the double-fault handler's stack.
-    pub df_stack: Stack,
-    /// IST2: the NMI handler's stack. An NMI can arrive anywhere, even in
-    /// the two instructions of KiSystemCall64 that run on the user's RSP.
-    pub nmi_stack: Stack,
+    /// The IST stacks of #DF, NMI, #DB and #MC, in the order of
+    /// `idt::IST_DOUBLE_FAULT`.. (slot n - 1 is ISTn). An NMI can arrive
+    /// anywhere, even on KiSystemCall64's first instruction, which runs on
+    /// the user's RSP; a single-step #DB arrives on KiFastCallEntry's first.
+    pub ist_stacks: [Stack; IST_STACKS],
     /// The runner's stack pointer while a user thread runs (see thread.rs).
     pub runner_rsp: UnsafeCell<u64>,
     /// The user thread running on this CPU, if any (see thread.rs).
@@ -89,8 +104,9 @@ pub struct PerCpu {
     pub counters: Counters,
     /// Work posted by the boot CPU (see smp.rs).
     pub mailbox: AtomicPtr<crate::smp::Job>,
-    /// A user single-stepped into SYSENTER; its trap is owed (syscall/sysenter.rs).
-    pub sysenter_single_step: AtomicBool,
+    /// The last SYSENTER or SYSCALL frame that KiSystemServiceExit sent
+    /// back through iretq, for the tests' messages: which rule refused it.
+    pub last_fallback: UnsafeCell<crate::trap::KTrapFrame>,
     pub gdt: Gdt,
     pub tss: Tss,
 }
@@ -132,22 +148,26 @@ impl PerCpu {
             state: AtomicU8::new(STARTING),
             idle_stack: stacks.idle,
             kernel_stack: stacks.kernel,
-            df_stack: stacks.double_fault,
-            nmi_stack: stacks.nmi,
+            ist_stacks: stacks.ist,
             runner_rsp: UnsafeCell::new(0),
             thread: UnsafeCell::new(None),
             current_test: AtomicPtr::new(core::ptr::null_mut()),
             counters: Counters::default(),
             mailbox: AtomicPtr::new(core::ptr::null_mut()),
-            sysenter_single_step: AtomicBool::new(false),
+            last_fallback: UnsafeCell::new(crate::trap::KTrapFrame::default()),
             gdt: Gdt::new(),
             tss: Tss::new(),
         })));
         let ptr: *mut CachePadded<PerCpu> = block;
         block.self_ptr = ptr.cast();
         block.tss.rsp[0] = stacks.kernel.top;
-        block.tss.ist[crate::idt::IST_DOUBLE_FAULT as usize - 1] = stacks.double_fault.top;
-        block.tss.ist[crate::idt::IST_NMI as usize - 1] = stacks.nmi.top;
+        for (slot, stack) in stacks.ist.iter().enumerate() {
+            let top = stack.top - IST_TOP_RESERVED;
+            block.tss.ist[slot] = top;
+            // SAFETY: the stack is mapped (the caller made it) and its top
+            // 16 bytes are reserved for this word; nothing else writes them.
+            unsafe { (top as *mut u64).write(ptr as u64) };
+        }
         CPUS[cpu as usize].store(ptr, Ordering::Release);
         block
     }

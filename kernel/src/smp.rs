@@ -290,6 +290,7 @@ mod imp {
         };
         crate::idt::load();
         crate::apic::init();
+        crate::cr4::enable(); // the boot CPU's line says what; all CPUs are one model
         crate::cpu_setup_hooks(me);
         ap_idle_loop(me)
     }

@@ -45,6 +45,8 @@ pub struct Fault {
     pub rip: u64,
     pub cs: u64,
     pub rsp: u64,
+    /// RFLAGS when it faulted.
+    pub rflags: u64,
     /// CR2 for a page fault, else 0.
     pub cr2: u64,
 }
@@ -57,6 +59,7 @@ impl Fault {
             rip: frame.rip,
             cs: frame.cs,
             rsp: frame.rsp,
+            rflags: frame.rflags,
             cr2: if frame.entry == 14 { cr2 } else { 0 },
         }
     }

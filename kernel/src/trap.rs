@@ -153,6 +153,40 @@ pub fn describe_pf_error(code: u64) -> (&'static str, &'static str, &'static str
     )
 }
 
+/// The general registers of a [`KTrapFrame`], pushed RAX first and R15 last
+/// (the kernel's own entries; the students' stubs write theirs out).
+#[cfg(target_os = "none")]
+macro_rules! save_registers {
+    () => {
+        "push rax; push rbx; push rcx; push rdx; push rsi; push rdi; push rbp; push r8
+         push r9; push r10; push r11; push r12; push r13; push r14; push r15"
+    };
+}
+
+/// The same registers popped, R15 first.
+#[cfg(target_os = "none")]
+macro_rules! restore_registers {
+    () => {
+        "pop r15; pop r14; pop r13; pop r12; pop r11; pop r10; pop r9; pop r8
+         pop rbp; pop rdi; pop rsi; pop rdx; pop rcx; pop rbx; pop rax"
+    };
+}
+
+/// Known kernel flags on entry: the Rust ABI wants DF clear, and a user's AC
+/// must not reach the kernel (it would switch SMAP off). An interrupt gate
+/// clears IF, TF, NT and RF but neither of those two, and `clac` is #UD
+/// without SMAP (qemu64), so load RFLAGS whole. IF stays clear: 2 is only
+/// the always-one bit.
+#[cfg(target_os = "none")]
+macro_rules! kernel_flags {
+    () => {
+        "push 2; popfq"
+    };
+}
+
+#[cfg(target_os = "none")]
+pub(crate) use {kernel_flags, restore_registers, save_registers};
+
 #[cfg(target_os = "none")]
 mod imp {
     use super::*;
@@ -161,7 +195,8 @@ mod imp {
 
     // The 256 entry stubs, 16 bytes apart so that idt.rs can compute each
     // one's address. Each pushes a zero where the CPU pushes no error code,
-    // then the vector number, and jumps to the common path.
+    // then the vector number, and jumps to the common path: the paranoid
+    // one for #DB, NMI, #DF and #MC (idt::PARANOID, paranoid.rs).
     core::arch::global_asm!(
         ".pushsection .text.trap_stubs, \"ax\"",
         ".p2align 4",
@@ -176,11 +211,16 @@ mod imp {
         "    push 0",
         "    push offset vec",
         ".endif",
+        ".if (vec == 1) | (vec == 2) | (vec == 8) | (vec == 18)",
+        "    jmp {paranoid}",
+        ".else",
         "    jmp {common}",
+        ".endif",
         ".set vec, vec + 1",
         ".endr",
         ".popsection",
         common = sym trap_common,
+        paranoid = sym crate::paranoid::paranoid_common,
     );
 
     /// Builds the frame and calls `trap_dispatch`.
@@ -196,39 +236,11 @@ mod imp {
             "jz 2f",
             "swapgs",
             "2:",
-            "push rax",
-            "push rbx",
-            "push rcx",
-            "push rdx",
-            "push rsi",
-            "push rdi",
-            "push rbp",
-            "push r8",
-            "push r9",
-            "push r10",
-            "push r11",
-            "push r12",
-            "push r13",
-            "push r14",
-            "push r15",
+            save_registers!(),
             "mov rdi, rsp", // &mut KTrapFrame
-            "cld",          // the ABI wants DF clear; ring 3 may have set it
+            kernel_flags!(),
             "call {dispatch}",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop r11",
-            "pop r10",
-            "pop r9",
-            "pop r8",
-            "pop rbp",
-            "pop rdi",
-            "pop rsi",
-            "pop rdx",
-            "pop rcx",
-            "pop rbx",
-            "pop rax",
+            restore_registers!(),
             // Back to ring 3: give the user its GS again.
             "test byte ptr [rsp + 24], 3",
             "jz 3f",
@@ -271,16 +283,9 @@ mod imp {
             if crate::selftest::is_probe(vector) {
                 crate::selftest::probe_reached();
             }
-            let fault = crate::thread::Fault::from_frame(frame, read_cr2());
-            if crate::thread::REPORT_KILLS.load(core::sync::atomic::Ordering::Relaxed) {
-                report(frame, fault.cr2, "user thread killed");
-            }
-            crate::thread::kill_current(fault);
+            kill_user(frame);
         }
-        if crate::usercopy::fixup(frame)
-            || crate::msr::fixup(frame)
-            || crate::syscall::sysenter::debug_trap_fixup(frame)
-        {
+        if crate::usercopy::fixup(frame) || crate::msr::fixup(frame) {
             return;
         }
         if let Some(fault) = failed_return_to_user(frame) {
@@ -298,7 +303,17 @@ mod imp {
             );
             crate::thread::kill_current(fault);
         }
-        kernel_fault(frame);
+        kernel_fault(frame, None);
+    }
+
+    /// A fault from ring 3: report it and kill the thread.
+    pub(crate) fn kill_user(frame: &KTrapFrame) -> ! {
+        let fault = crate::thread::Fault::from_frame(frame, read_cr2());
+        // The fuzzer kills threads on purpose, by the thousand: no report.
+        if crate::thread::REPORT_KILLS.load(core::sync::atomic::Ordering::Relaxed) {
+            report(frame, fault.cr2, "user thread killed");
+        }
+        crate::thread::kill_current(fault)
     }
 
     /// A #GP in ring 0 on an `iretq` whose frame returns to ring 3: the
@@ -318,13 +333,14 @@ mod imp {
                 *(frame.rsp as *const [u64; 5]),
             )
         };
-        let [rip, cs, _rflags, rsp, _ss] = iret;
+        let [rip, cs, rflags, rsp, _ss] = iret;
         (insn == IRETQ && cs & 3 == 3).then_some(crate::thread::Fault {
             vector: 13,
             error_code: frame.error_code,
             rip,
             cs,
             rsp,
+            rflags,
             cr2: 0,
         })
     }
@@ -378,21 +394,27 @@ mod imp {
         );
     }
 
-    /// A fault in ring 0: report it, tell the grader, end the run.
-    fn kernel_fault(frame: &KTrapFrame) -> ! {
+    /// A fault in ring 0: report it, tell the grader, end the run. `known`
+    /// is the caller's hint, when it knows better than the table below.
+    pub(crate) fn kernel_fault(frame: &KTrapFrame, known: Option<&str>) -> ! {
         crate::serial::hold();
         let cr2 = read_cr2();
         report(frame, cr2, "kernel fault");
         let me = percpu::by_cpuid_apic_id();
-        let mut hint = "";
-        if let Some(me) = me {
+        let mut hint = known.unwrap_or("");
+        let stub;
+        if let (Some(me), None) = (me, known) {
             let gs = percpu::gs_base();
             if gs != me.self_ptr as u64 {
                 kprintln!(
                     "   IA32_GS_BASE is {gs:#x}, but this CPU's block is at {:#x}",
                     me.self_ptr as u64
                 );
-                hint = "GS does not point at the per-CPU block: an entry or exit path is missing a swapgs, has one too many, or tests CS in the wrong frame slot";
+                stub = alloc::format!(
+                    "GS does not point at the per-CPU block: an entry or exit path is missing a swapgs, has one too many, or tests CS in the wrong frame slot{}",
+                    entry_stub_of_call(me)
+                );
+                hint = &stub;
             }
             if frame.entry == 8
                 || me.kernel_stack.bottom.saturating_sub(4096) <= frame.rsp
@@ -421,4 +443,26 @@ mod imp {
         proto!("{}", line.as_str());
         qemu_exit(ExitCode::KernelFault)
     }
+
+    /// The stub whose system call this CPU is in, from the frame at the top
+    /// of its kernel stack (where every entry from ring 3 builds it), for
+    /// hints: "; the call came in through KiFastCallEntry (sysenter)".
+    fn entry_stub_of_call(me: &percpu::PerCpu) -> &'static str {
+        let top = me.kernel_stack.top;
+        let frame = (top - KTRAP_FRAME_SIZE as u64) as *const KTrapFrame;
+        // SAFETY: the kernel stack is mapped; the words may be stale, which
+        // only makes the hint less precise.
+        let (entry, cs) = unsafe { ((*frame).entry, (*frame).cs) };
+        match (entry, cs & 3) {
+            (0x2E, 3) => "; the call on this CPU came in through KiSystemService (int 0x2e)",
+            (ENTRY_SYSENTER, 3) => {
+                "; the call on this CPU came in through KiFastCallEntry (sysenter)"
+            }
+            (ENTRY_SYSCALL, 3) => "; the call on this CPU came in through KiSystemCall64 (syscall)",
+            _ => "",
+        }
+    }
 }
+
+#[cfg(target_os = "none")]
+pub(crate) use imp::{kernel_fault, kill_user};

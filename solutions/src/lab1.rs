@@ -37,6 +37,7 @@ pub fn install_int2e_gate(idt: &mut Idt) {
 /// SS, RSP, RFLAGS, CS and RIP of ring 3 pushed by the CPU; IF = 0; GS still
 /// holds the user's base. EAX = service number, RDX = user pointer to the
 /// arguments. Every other register is the user's and must come back intact.
+/// RFLAGS: the user's DF and AC are still set if the user set them.
 ///
 /// # Safety
 /// Only the CPU enters it, through gate 0x2E; never call it from Rust.
@@ -68,7 +69,12 @@ pub unsafe extern "C" fn KiSystemService() {
         "push r14",
         "push r15",
         "mov rdi, rsp", // &mut KTrapFrame: 22 words, so RSP is 16-byte aligned
-        "cld",
+        // The kernel's flags: the gate cleared IF, TF, NT and RF, but the
+        // user's DF (Rust assumes it clear) and AC (it would switch SMAP
+        // off) are live. `clac` is #UD on CPUs without SMAP (qemu64), so
+        // load a known RFLAGS: 2 is the always-one bit, all else clear.
+        "push 2",
+        "popfq",
         "call {dispatch}",
         // KiSystemCallExit: the iretq return. The dispatcher left the
         // status in the frame's RAX slot.

@@ -47,14 +47,24 @@ pub mod service {
     /// that R12..R15 in its trap frame still hold Pattern ^ 0..3 and that the
     /// frame lies on this CPU's own kernel stack. Detects a shared stack.
     pub const NT_TEST_CHECK_FRAME: u32 = 8;
-    /// NtTestKernelFlags(OUT PULONG64 Flags[2]): RFLAGS as the service runs,
-    /// and the user RFLAGS saved in the frame.
+    /// NtTestKernelFlags(OUT PULONG64 Flags[3]): RFLAGS as the service runs,
+    /// the user RFLAGS saved in the frame, and the two XORed with
+    /// `user_test::FLAGS_CHECK`, so that a copy that went wrong (DF set in
+    /// the kernel makes `rep movsb` run backwards) cannot pass for a result.
     pub const NT_TEST_KERNEL_FLAGS: u32 = 9;
     /// NtTestKernelFault(): takes (and survives) a page fault in ring 0 in a
     /// user copy, then checks that GS is still the kernel's.
     pub const NT_TEST_KERNEL_FAULT: u32 = 10;
+    /// NtTestCheckGs(): STATUS_SUCCESS if IA32_GS_BASE holds this CPU's
+    /// per-CPU block while the service runs (the block found by CPUID, not
+    /// through GS). Callable from ring 0 too, with `int 0x2e`.
+    pub const NT_TEST_CHECK_GS: u32 = 11;
+    /// NtTestScratch(): for a SYSCALL frame, STATUS_SUCCESS if this CPU's
+    /// own scratch slot (`gs:[PERCPU_USER_RSP]`) holds the user RSP in the
+    /// frame, i.e. the entry parked it per CPU and not in a shared global.
+    pub const NT_TEST_SCRATCH: u32 = 12;
     /// How many services there are; the first invalid number.
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 13;
 
     /// STATUS_UNSUCCESSFUL, which the test services return when a check fails.
     pub const STATUS_UNSUCCESSFUL: u32 = 0xC000_0001;
@@ -68,7 +78,19 @@ pub mod service {
 /// User address-space layout shared with the user program.
 pub mod layout {
     /// Each CPU's user thread gets its own stack, below this, 64 KiB apart.
-    pub const USER_STACKS_TOP: u64 = 0x7000_0000;
+    ///
+    /// The stacks of 64-bit threads live above 4 GiB on purpose. SYSENTER
+    /// saves nothing, so the kernel cannot see whether the caller ran in
+    /// 64-bit or in 32-bit compatibility mode; the one sign it gets is the
+    /// stack pointer the caller passes in RDX, which a 32-bit caller
+    /// (`mov edx, esp`) can only give below 4 GiB. With every 64-bit stack
+    /// above [`FOUR_GIB`], "RDX below 4 GiB" identifies a 32-bit caller
+    /// (kernel/src/syscall/sysenter.rs).
+    pub const USER_STACKS_TOP: u64 = FOUR_GIB + 0x7000_0000;
+    /// The first address a 32-bit (compatibility-mode) program cannot reach.
+    pub const FOUR_GIB: u64 = 1 << 32;
+    // Even the lowest stack of the most CPUs the kernel starts (8).
+    const _: () = assert!(user_stack_top(8) - USER_STACK_STRIDE > FOUR_GIB);
     /// Size of one user stack (a guard page separates neighbours).
     pub const USER_STACK_SIZE: u64 = 60 * 1024;
     pub const USER_STACK_STRIDE: u64 = 64 * 1024;
@@ -112,20 +134,17 @@ pub mod user_test {
     pub const WHOAMI: u64 = 7;
     /// Loop forever in ring 3, never entering the kernel.
     pub const SPIN: u64 = 20;
+    /// `sgdt` and `sidt` in ring 3. Output [GDT base, IDT base, GDT limit,
+    /// IDT limit]; with CR4.UMIP set they raise #GP instead.
+    pub const DESCRIPTOR_TABLES: u64 = 21;
     /// Return the status words in the report for NtTestStatus(arg).
     pub const INT2E_STATUS: u64 = 10;
     /// Service number `arg` through `int 0x2e`; report the status.
     pub const INT2E_NUMBER: u64 = 12;
-    /// NtTestEcho with RDX = `arg` as the argument pointer; report the status.
-    pub const INT2E_ARGPTR: u64 = 13;
-    /// Close the handles in report words 1.. (count in word 0); report statuses.
-    pub const INT2E_CLOSE_LIST: u64 = 15;
     /// Create mutants until the table is full; report the count and last status.
     pub const INT2E_FILL_TABLE: u64 = 16;
     /// NtTerminateThread(arg) through `int 0x2e`.
     pub const INT2E_TERMINATE: u64 = 17;
-    /// NtCreateMutant with the handle pointer = `arg`; report the status.
-    pub const INT2E_BAD_OUT_PTR: u64 = 19;
 
     /// In the preserved-registers tests, register k of the order RAX, RBX,
     /// RCX, RDX, RSI, RDI, RBP, R8..R15 holds `PRESERVE_PATTERN + k`
@@ -134,6 +153,9 @@ pub mod user_test {
 
     /// The exit status of `syslab_landing` in the user program.
     pub const LANDED_STATUS: u64 = 0x1A4D;
+
+    /// NtTestKernelFlags's check word: kernel ^ user ^ this.
+    pub const FLAGS_CHECK: u64 = 0x5EED_F1A6_0000_C0DE;
 
     /// The status a user test exits with when all went well.
     pub const EXIT_OK_STATUS: u64 = 0x600D;
@@ -159,7 +181,8 @@ pub mod user_test {
     pub const P_SET_RETURN: u64 = 0x44;
     /// Input [flags]: set these RFLAGS bits, null call. Output [status, RFLAGS after].
     pub const P_FLAGS: u64 = 0x45;
-    /// Input [flags]: set these RFLAGS bits, NtTestKernelFlags. Output [status, kernel RFLAGS, saved user RFLAGS].
+    /// Input [flags]: set these RFLAGS bits, NtTestKernelFlags. Output
+    /// [status, kernel RFLAGS, saved user RFLAGS, check word].
     pub const P_KERNEL_FLAGS: u64 = 0x46;
     /// NtTestKernelFault. Output [status].
     pub const P_KERNEL_FAULT: u64 = 0x47;
@@ -176,6 +199,40 @@ pub mod user_test {
     /// Far-return into the 32-bit user code segment and run `syscall` there
     /// (CSTAR's entry). Should not come back.
     pub const COMPAT_SYSCALL: u64 = 0x52;
+    /// Input [count, handles...] in words 0..: NtClose each through the
+    /// path. Output: the statuses in words 1..
+    pub const P_CLOSE_LIST: u64 = 0x53;
+    /// Input [pointer]: the path's entry instruction with EAX = NtTestEcho
+    /// and RDX = pointer, as the argument pointer. Output [status].
+    pub const P_ARG_POINTER: u64 = 0x54;
+    /// Input [pointer]: NtCreateMutant(pointer, ...) through the path's
+    /// stub, as the handle's out pointer. Output [status].
+    pub const P_OUT_POINTER: u64 = 0x55;
+    /// Input [rsp]: the path's entry instruction (NtNull) with RSP = rsp,
+    /// then RSP back. Output [status] if the thread comes back.
+    pub const P_BAD_STACK: u64 = 0x56;
+    /// TF set right before the path's entry instruction (NtNull). Output
+    /// [status, the address the single-step trap should report]; the
+    /// thread should die of that trap, one instruction after the return.
+    pub const P_SINGLE_STEP: u64 = 0x57;
+    /// Input [ds, es, fs, gs]: load these data selectors, NtNull through the
+    /// path's stub, read them back. Output [status, ds, es, fs, gs].
+    pub const P_SELECTORS: u64 = 0x58;
+    /// A stale handle: create h1, close it, create h2 (the same slot),
+    /// close h1 again, close h2 twice. Output [close h1, stale close h1,
+    /// close h2, double close h2, h1, h2, create h1 status, create h2 status].
+    pub const P_STALE_HANDLE: u64 = 0x59;
+    /// TF set right before a raw `sysenter` of NtTerminateThread(
+    /// NtCurrentThread(), `arg` of word 0): the thread ends inside the call.
+    pub const SINGLE_STEP_TERMINATE: u64 = 0x5A;
+    /// Far-return into the 32-bit user code segment and run XP's stub there:
+    /// `mov edx, esp; sysenter`. Should not come back.
+    pub const COMPAT_SYSENTER: u64 = 0x5B;
+    /// NtTestScratch through the path. Output [status].
+    pub const P_SCRATCH: u64 = 0x5C;
+    /// Input [n, paths]: n rounds of NtTestCheckGs through each path whose
+    /// bit (1 << PATH_*) is set in `paths`. Output as P_NULL, counting calls.
+    pub const P_GS_LOOP: u64 = 0x5D;
 
     /// Benchmark: input [kind, n]; time n operations of `kind` (BENCH_*) on
     /// the path in `arg` (or BENCH_PATH_CALL). Output [TSC ticks, failures].

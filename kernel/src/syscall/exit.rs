@@ -8,7 +8,7 @@
 //! returns it in RAX for the stub to branch on.
 
 use crate::student::SystemCallExit;
-use crate::trap::{KTrapFrame, rflags};
+use crate::trap::{ENTRY_SYSENTER, KTrapFrame};
 use core::sync::atomic::Ordering;
 
 // ANCHOR: service_exit
@@ -17,24 +17,28 @@ use core::sync::atomic::Ordering;
 #[cfg(target_os = "none")]
 #[unsafe(no_mangle)]
 pub extern "C" fn KiSystemServiceExit(frame: &mut KTrapFrame) -> u64 {
-    let me = crate::percpu::current();
-    // A single-step trap taken on the first instruction of KiFastCallEntry
-    // had its TF cleared so the kernel would not single-step itself; give
-    // it back to the user, who must still see the trap.
-    if super::sysenter::take_pending_single_step(me) {
-        frame.rflags |= rflags::TF;
+    // A SYSENTER from 32-bit code must not go back in 64-bit mode.
+    if frame.entry == ENTRY_SYSENTER && super::sysenter::from_compatibility_mode(frame) {
+        super::sysenter::kill_compat_caller(frame);
     }
+    let me = crate::percpu::current();
     let exit = (crate::student::student().lab2.choose_exit)(frame);
-    record(me, exit);
+    record(me, exit, frame);
     exit as u64
 }
 
-/// Counts the exit in the CPU's counters. Only this CPU writes them, so a
-/// load and a store do: no locked read-modify-write on the fast path.
-pub fn record(cpu: &crate::percpu::PerCpu, exit: SystemCallExit) {
+/// Counts the exit in the CPU's counters; keeps a copy of a frame sent to
+/// the fallback, which the tests' messages explain. Only this CPU writes
+/// them, so a load and a store do: no locked read-modify-write on the fast
+/// path.
+pub fn record(cpu: &crate::percpu::PerCpu, exit: SystemCallExit, frame: &KTrapFrame) {
     let c = &cpu.counters;
     let counter = match exit {
-        SystemCallExit::Iretq => &c.exit_iretq,
+        SystemCallExit::Iretq => {
+            // SAFETY: only this CPU touches its own copy.
+            unsafe { *cpu.last_fallback.get() = *frame };
+            &c.exit_iretq
+        }
         SystemCallExit::Sysexit => &c.exit_sysexit,
         SystemCallExit::Sysret => &c.exit_sysret,
     };

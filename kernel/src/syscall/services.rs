@@ -128,14 +128,17 @@ pub fn nt_test_check_frame(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     }
 }
 
-/// NtTestKernelFlags(OUT PULONG64 Flags[2]): [RFLAGS now, user RFLAGS in the frame].
+/// NtTestKernelFlags(OUT PULONG64 Flags[3]): [RFLAGS now, user RFLAGS in
+/// the frame, the two XORed with FLAGS_CHECK].
 pub fn nt_test_kernel_flags(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     let now: u64;
     // SAFETY: reads RFLAGS only.
     unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) now) };
-    let mut bytes = [0u8; 16];
+    let check = now ^ frame.rflags ^ syslab_abi::user_test::FLAGS_CHECK;
+    let mut bytes = [0u8; 24];
     bytes[..8].copy_from_slice(&now.to_le_bytes());
-    bytes[8..].copy_from_slice(&frame.rflags.to_le_bytes());
+    bytes[8..16].copy_from_slice(&frame.rflags.to_le_bytes());
+    bytes[16..].copy_from_slice(&check.to_le_bytes());
     match copy_to_user(args[0], &bytes) {
         Ok(()) => STATUS_SUCCESS,
         Err(e) => e.into(),
@@ -148,16 +151,50 @@ pub fn nt_test_kernel_flags(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
 pub fn nt_test_kernel_fault(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
     let mut byte = [0u8; 1];
     let faulted = crate::usercopy::copy_from_user(&mut byte, 0x5000_0000).is_err();
-    #[cfg(target_os = "none")]
-    let gs_ok = crate::percpu::by_cpuid_apic_id().map(|c| c.self_ptr as u64)
-        == Some(crate::percpu::gs_base());
-    #[cfg(not(target_os = "none"))]
-    let gs_ok = true;
-    if faulted && gs_ok {
+    if faulted && gs_is_this_cpus() {
         STATUS_SUCCESS
     } else {
         STATUS_UNSUCCESSFUL
     }
+}
+
+/// NtTestCheckGs(): whether GS is the kernel's while a service runs. From
+/// ring 0 (`int 0x2e` in the kernel) it catches an entry that swaps GS
+/// without looking where the call came from.
+pub fn nt_test_check_gs(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
+    if gs_is_this_cpus() {
+        STATUS_SUCCESS
+    } else {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+/// NtTestScratch(): whether a SYSCALL entry parked the user RSP in this
+/// CPU's own slot, `gs:[PERCPU_USER_RSP]`. A shared global would also work
+/// most of the time, until two CPUs enter at once; this check fails at once.
+pub fn nt_test_scratch(frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
+    if frame.entry != crate::trap::ENTRY_SYSCALL {
+        return STATUS_INVALID_PARAMETER;
+    }
+    #[cfg(target_os = "none")]
+    // SAFETY: only this CPU writes its slot, and it is in this system call.
+    let parked = unsafe { *crate::percpu::current().user_rsp_scratch.get() };
+    #[cfg(not(target_os = "none"))]
+    let parked = frame.rsp;
+    if parked == frame.rsp {
+        STATUS_SUCCESS
+    } else {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+/// Whether IA32_GS_BASE holds this CPU's block, found through CPUID.
+fn gs_is_this_cpus() -> bool {
+    #[cfg(target_os = "none")]
+    return crate::percpu::by_cpuid_apic_id().map(|c| c.self_ptr as u64)
+        == Some(crate::percpu::gs_base());
+    #[cfg(not(target_os = "none"))]
+    true
 }
 
 fn cpu() -> usize {

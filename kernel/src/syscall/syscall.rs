@@ -52,6 +52,7 @@ extern "C" fn compat_syscall(rip: u64) -> ! {
         rip,
         cs: crate::gdt::USER_CS32 as u64,
         rsp: 0,
+        rflags: 0,
         cr2: 0,
     })
 }

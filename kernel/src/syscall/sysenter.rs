@@ -17,9 +17,8 @@
 //! rule check and the exit choice; this file has the kernel's side.
 
 use crate::msr;
-use crate::percpu::PerCpu;
-use crate::trap::{KTrapFrame, rflags};
-use core::sync::atomic::Ordering;
+use crate::trap::KTrapFrame;
+use syslab_abi::layout::FOUR_GIB;
 
 /// IA32_SYSENTER_CS, IA32_SYSENTER_ESP and IA32_SYSENTER_EIP of the running CPU.
 pub fn read_msrs() -> [u64; 3] {
@@ -33,40 +32,138 @@ pub fn read_msrs() -> [u64; 3] {
     }
 }
 
-// ANCHOR: debug_trap_fixup
+// ANCHOR: single_step
 /// SYSENTER does not clear TF. A user that single-steps into it takes a
-/// debug trap in ring 0 on the first instruction of KiFastCallEntry, still
-/// with the user's GS (Linux handles the same case in its #DB handler).
-/// If this #DB is that one, clear TF in the interrupted context so the
-/// kernel does not single-step itself, note that the user is owed its
-/// trap, and return true. Uses no GS: the stub has not swapped yet.
-pub fn debug_trap_fixup(frame: &mut KTrapFrame) -> bool {
-    if frame.entry != 1 || frame.from_user() {
-        return false;
-    }
+/// debug trap in ring 0 right after the `sysenter`, on KiFastCallEntry's
+/// first instruction, still with the user's GS, and then one after every
+/// instruction of the stub until the stub's own `popfq` clears TF (the
+/// trap after that `popfq` comes too: TF was set when it began).
+///
+/// The kernel lets those traps through, as Linux's `is_sysenter_singlestep`
+/// does: the #DB handler (paranoid.rs) returns at once for a single-step
+/// trap whose RIP lies in this region, leaving TF set. The stub's `pushfq`
+/// therefore records TF in *this call's* frame, `sysexit_safe` sees it and
+/// the call leaves through `iretq`, which gives the user its trap on the
+/// instruction after the return. Nothing about the trap is kept outside the
+/// frame: a thread that ends inside the call (NtTerminateThread) takes it
+/// with it. (ReactOS redirects the trap to a second entry instead; a
+/// student's stub has no second entry.)
+///
+/// The region runs from the stub's first instruction to its `call
+/// KiSystemServiceExit`, which every stub makes after the dispatcher and
+/// before its exit: everything before it is entry code, where only the
+/// user's TF can be set; the exit path after it must never run with TF,
+/// and a trap there is a kernel fault with its own hint.
+pub fn in_single_step_region(rip: u64) -> bool {
     #[cfg(target_os = "none")]
     {
-        let entry = crate::student::student().lab2.ki_fast_call_entry as *const () as u64;
-        // The trap lands on the stub's first instruction; allow a few more
-        // in case a stub saves RFLAGS before it clears TF.
-        if !(entry..entry + 64).contains(&frame.rip) {
-            return false;
-        }
-        let Some(me) = crate::percpu::by_cpuid_apic_id() else {
-            return false;
-        };
-        frame.rflags &= !rflags::TF;
-        me.sysenter_single_step.store(true, Ordering::Relaxed);
-        return true;
+        static REGION: spin::Once<core::ops::Range<u64>> = spin::Once::new();
+        let region = REGION.call_once(|| {
+            let entry = crate::student::student().lab2.ki_fast_call_entry as *const () as u64;
+            let exit = super::exit::KiSystemServiceExit as *const () as u64;
+            // SAFETY: the stub is kernel text, and the bytes after it are
+            // mapped text or read-only data of the same image.
+            let code = unsafe { core::slice::from_raw_parts(entry as *const u8, REGION_SCAN) };
+            // Without that call, only the trap on the first instruction.
+            entry..entry + find_call(code, entry, exit).unwrap_or(1)
+        });
+        return region.contains(&rip);
     }
     #[allow(unreachable_code)]
-    false
+    {
+        let _ = rip;
+        false
+    }
 }
-// ANCHOR_END: debug_trap_fixup
+// ANCHOR_END: single_step
 
-/// Takes the "user owed a single-step trap" note of this CPU.
-pub fn take_pending_single_step(me: &PerCpu) -> bool {
-    // Almost always clear: look before the (locked) swap.
-    me.sysenter_single_step.load(Ordering::Relaxed)
-        && me.sysenter_single_step.swap(false, Ordering::Relaxed)
+/// How far past KiFastCallEntry the kernel looks for its `call KiSystemServiceExit`.
+const REGION_SCAN: usize = 1024;
+
+/// The offset in `code` (which starts at address `base`) of the first
+/// `call rel32` (opcode E8) whose target is `target`. Five bytes that
+/// decode to a call landing exactly on `target` do not happen by chance.
+pub fn find_call(code: &[u8], base: u64, target: u64) -> Option<u64> {
+    (0..code.len().saturating_sub(4)).find_map(|i| {
+        let rel = i32::from_le_bytes(code.get(i + 1..i + 5)?.try_into().ok()?);
+        let next = base.wrapping_add(i as u64 + 5);
+        (code[i] == 0xE8 && next.wrapping_add(rel as i64 as u64) == target).then_some(i as u64)
+    })
+}
+
+// ANCHOR: compat
+/// Whether a SYSENTER frame came from 32-bit compatibility mode, as far as
+/// the kernel can tell. SYSENTER saves nothing, so the caller's CS is lost;
+/// the one sign left is the stack pointer the caller passed in RDX (XP's
+/// stub is `mov edx, esp`), which in compatibility mode is a 32-bit value.
+/// Every 64-bit thread's stack lies above 4 GiB (`syslab_abi::layout`), so
+/// a SYSENTER frame whose RSP is below 4 GiB is a 32-bit caller, or a
+/// 64-bit one passing a stack no thread here has.
+///
+/// The rule's limit: a 64-bit thread that jumps to compatibility mode
+/// itself, keeps a 64-bit RDX and runs `sysenter` without `mov edx, esp`
+/// passes for a 64-bit caller and returns in 64-bit mode. Only that thread
+/// is confused by it: the return goes to its own SharedUserData stub.
+pub fn from_compatibility_mode(frame: &KTrapFrame) -> bool {
+    frame.rsp < FOUR_GIB
+}
+
+/// What a thread killed for a compatibility-mode SYSENTER reports as its
+/// fault vector: the SYSENTER entry marker (not an exception).
+pub const COMPAT_SYSENTER_FAULT: u64 = crate::trap::ENTRY_SYSENTER;
+
+/// Kills the thread of a compatibility-mode SYSENTER, as CSTAR's entry
+/// kills a compatibility-mode SYSCALL: `sysexitq` and `iretq` would both
+/// return it in 64-bit mode, and there are no 32-bit system calls yet.
+#[cfg(target_os = "none")]
+pub fn kill_compat_caller(frame: &KTrapFrame) -> ! {
+    crate::kprintln!(
+        "!! SYSENTER with RDX = {:#x}, below 4 GiB, on CPU {}: a caller in 32-bit compatibility \
+         mode (`mov edx, esp`), or a 64-bit one passing a stack no 64-bit thread has; this \
+         kernel has no 32-bit system calls, and sysexitq would return in 64-bit mode; user \
+         thread killed",
+        frame.rsp,
+        crate::percpu::cpu_id()
+    );
+    crate::thread::kill_current(crate::thread::Fault {
+        vector: COMPAT_SYSENTER_FAULT,
+        error_code: 0,
+        rip: frame.rip,
+        cs: frame.cs,
+        rsp: frame.rsp,
+        rflags: 0,
+        cr2: 0,
+    })
+}
+// ANCHOR_END: compat
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_call_to_the_exact_target() {
+        // 0x1000: push 0x33; call 0x2000 (E8 rel32 = 0x2000 - 0x1007 = 0xFF9).
+        let code = [0x6A, 0x33, 0xE8, 0xF9, 0x0F, 0x00, 0x00, 0xC3];
+        assert_eq!(find_call(&code, 0x1000, 0x2000), Some(2));
+        assert_eq!(find_call(&code, 0x1000, 0x2001), None);
+        // A backward call: rel32 negative.
+        let back = [0xE8, 0xFB, 0xFF, 0xFF, 0xFF];
+        assert_eq!(find_call(&back, 0x1000, 0x1000), Some(0));
+        assert_eq!(find_call(&[0xE8, 0, 0], 0, 3), None, "too short to decode");
+    }
+
+    #[test]
+    fn a_stack_below_4_gib_is_a_32_bit_caller() {
+        let frame = |rsp| KTrapFrame {
+            rsp,
+            ..Default::default()
+        };
+        assert!(from_compatibility_mode(&frame(0xFFFF_FF00)));
+        assert!(from_compatibility_mode(&frame(0)));
+        assert!(!from_compatibility_mode(&frame(FOUR_GIB)));
+        assert!(!from_compatibility_mode(&frame(
+            syslab_abi::layout::user_stack_top(7) - 8
+        )));
+    }
 }

@@ -84,6 +84,16 @@ pub static KI_SERVICE_TABLE: [ServiceEntry; service::COUNT as usize] = [
         routine: services::nt_test_kernel_fault,
         arg_count: 0,
     },
+    ServiceEntry {
+        name: "NtTestCheckGs",
+        routine: services::nt_test_check_gs,
+        arg_count: 0,
+    },
+    ServiceEntry {
+        name: "NtTestScratch",
+        routine: services::nt_test_scratch,
+        arg_count: 0,
+    },
 ];
 // ANCHOR_END: table
 
@@ -108,6 +118,8 @@ mod tests {
         assert_eq!(by_name("NtTestCheckFrame"), service::NT_TEST_CHECK_FRAME);
         assert_eq!(by_name("NtTestKernelFlags"), service::NT_TEST_KERNEL_FLAGS);
         assert_eq!(by_name("NtTestKernelFault"), service::NT_TEST_KERNEL_FAULT);
+        assert_eq!(by_name("NtTestCheckGs"), service::NT_TEST_CHECK_GS);
+        assert_eq!(by_name("NtTestScratch"), service::NT_TEST_SCRATCH);
         assert!(KI_SERVICE_TABLE.iter().all(|e| e.arg_count <= MAX_ARGS));
     }
 }

@@ -31,7 +31,7 @@ pub static TESTS: &[Test] = &[
     Test {
         name: "lab0.guard_pages",
         points: 5,
-        description: "kernel stacks have unmapped guard pages; #DF and NMI run on their own IST stacks",
+        description: "kernel stacks have unmapped guard pages; #DF, NMI, #DB and #MC run on their own IST stacks",
         run: guard_pages,
     },
     Test {
@@ -69,6 +69,18 @@ pub static TESTS: &[Test] = &[
         points: 5,
         description: "ring 3 cannot execute its own stack (NX)",
         run: nx,
+    },
+    Test {
+        name: "lab0.nmi",
+        points: 5,
+        description: "NMIs from the other CPU, in ring 3, in ring 0 and between swapgs and iretq, are counted as NMIs; GS stays right",
+        run: nmi,
+    },
+    Test {
+        name: "lab0.umip",
+        points: 5,
+        description: "CR4.UMIP is on exactly when CPUID has it: ring-3 sgdt/sidt then raise #GP",
+        run: umip,
     },
 ];
 
@@ -178,12 +190,12 @@ fn tss_rsp0() -> Result<String, String> {
 fn guard_pages() -> Result<String, String> {
     let space = crate::kernel_space();
     for c in percpu::all() {
-        for (what, s) in [
-            ("idle", c.idle_stack),
-            ("kernel", c.kernel_stack),
-            ("double-fault", c.df_stack),
-            ("NMI", c.nmi_stack),
-        ] {
+        let ists =
+            crate::idt::PARANOID.map(|(_, ist, what)| (what, c.ist_stacks[ist as usize - 1]));
+        for (what, s) in [("idle", c.idle_stack), ("kernel", c.kernel_stack)]
+            .into_iter()
+            .chain(ists)
+        {
             if space.translate(s.bottom - 4096).is_some() {
                 return Err(format!(
                     "CPU {}: the page below its {what} stack is mapped",
@@ -194,26 +206,34 @@ fn guard_pages() -> Result<String, String> {
                 return Err(format!("CPU {}: its {what} stack is not mapped", c.cpu));
             }
         }
-        for (slot, what, stack) in [(1, "double-fault", c.df_stack), (2, "NMI", c.nmi_stack)] {
-            let ist = c.tss.ist[slot - 1];
+        for (_, slot, what) in crate::idt::PARANOID {
+            let (ist, stack) = (
+                c.tss.ist[slot as usize - 1],
+                c.ist_stacks[slot as usize - 1],
+            );
             if !stack.contains(ist) {
                 return Err(format!(
                     "CPU {}: IST{slot} {ist:#x} is not its {what} stack",
                     c.cpu
                 ));
             }
+            // SAFETY: the IST stacks are mapped (checked above).
+            let block = unsafe { *(ist as *const u64) };
+            if block != c.self_ptr as u64 {
+                return Err(format!(
+                    "CPU {}: the word above IST{slot}'s frame is {block:#x}, not its block {:#x}",
+                    c.cpu, c.self_ptr as u64
+                ));
+            }
         }
     }
-    for (vector, what, want) in [
-        (8, "#DF", crate::idt::IST_DOUBLE_FAULT),
-        (2, "NMI", crate::idt::IST_NMI),
-    ] {
+    for (vector, want, what) in crate::idt::PARANOID {
         let ist = crate::idt::gate(vector).ist();
         if ist != want {
             return Err(format!("the {what} gate uses IST {ist}, expected {want}"));
         }
     }
-    Ok("guard pages unmapped, #DF on IST1, NMI on IST2".into())
+    Ok("guard pages unmapped; #DF, NMI, #DB and #MC each on its own IST stack, which names its CPU".into())
 }
 
 fn ring3_entry() -> Result<String, String> {
@@ -343,6 +363,65 @@ fn watchdog() -> Result<String, String> {
             }
             other => Err(format!(
                 "a spinning thread with a {BUDGET_MS} ms watchdog {}",
+                describe(&other)
+            )),
+        }
+    }))
+}
+
+fn nmi() -> Result<String, String> {
+    // Threads that enter ring 3 and leave through the exit trap: the NMIs
+    // land in ring 3, in the kernel, and in enter_user's swapgs/iretq pair.
+    let c = percpu::current();
+    let storm = super::nmi::storm(2000, |c: &PerCpu| {
+        match super::user::run(c, user_test::EXIT_OK, 0) {
+            ThreadExit::Exited(user_test::EXIT_OK_STATUS) => Ok(()),
+            other => Err(format!("under NMIs, a thread {}", describe(&other))),
+        }
+    });
+    storm.check(c)?;
+    let threads = storm.result.clone()?;
+    Ok(format!(
+        "CPU {}: {threads} threads; {}",
+        c.cpu,
+        storm.summary()
+    ))
+}
+
+fn umip() -> Result<String, String> {
+    let has = crate::cr4::cpu_has_umip();
+    all_cpus(super::user::on_each_cpu(|c: &PerCpu| {
+        let on = crate::cr4::read() & crate::cr4::UMIP != 0;
+        if on != has {
+            return Err(format!(
+                "CR4.UMIP is {} but CPUID.7:ECX[2] says the CPU {} it",
+                on as u8,
+                if has { "has" } else { "lacks" }
+            ));
+        }
+        let exit = super::user::run(c, user_test::DESCRIPTOR_TABLES, 0);
+        match (on, exit) {
+            (true, ThreadExit::Killed(f)) if f.vector == 13 && f.cs & 3 == 3 => {
+                Ok("UMIP on: ring-3 sgdt raised #GP".into())
+            }
+            (false, ThreadExit::Exited(user_test::EXIT_OK_STATUS)) => {
+                let r = crate::process::report(c.cpu).words;
+                let gdt = &c.gdt as *const crate::gdt::Gdt as u64;
+                if r[0] != gdt {
+                    return Err(format!(
+                        "without UMIP, ring-3 sgdt should read this CPU's GDT base {gdt:#x}, but read {:#x}",
+                        r[0]
+                    ));
+                }
+                Ok(format!(
+                    "UMIP absent on this CPU model: ring 3 read the GDT base {:#x} and the IDT base {:#x}",
+                    r[0], r[1]
+                ))
+            }
+            (on, other) => Err(format!(
+                "with CR4.UMIP {}, ring-3 sgdt/sidt: expected {}, but the thread {}",
+                on as u8,
+                if on { "#GP" } else { "them to work" },
                 describe(&other)
             )),
         }

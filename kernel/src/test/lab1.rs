@@ -2,10 +2,15 @@
 //! student's gate, so each one fails cleanly on the skeleton.
 
 use super::Test;
-use super::user::{all_cpus, describe, on_each_cpu, report_of, run};
+use super::robust;
+use super::user::{
+    all_cpus, describe, expect_status, flags_come_back, kernel_flags, on_each_cpu, report_of, run,
+    status_name,
+};
 use crate::idt::{GateType, VECTOR_SYSTEM_SERVICE};
 use crate::percpu::PerCpu;
 use crate::thread::ThreadExit;
+use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -86,7 +91,49 @@ pub static TESTS: &[Test] = &[
         description: "a full handle table returns STATUS_INSUFFICIENT_RESOURCES and recovers",
         run: full_table,
     },
+    Test {
+        name: "lab1.flags",
+        points: 5,
+        description: "NT, AC and DF set by the user: none reaches the service, and the user gets them back",
+        run: flags,
+    },
+    Test {
+        name: "lab1.ring0_caller",
+        points: 5,
+        description: "int 0x2e from ring 0 runs the service on the kernel's GS and leaves GS as it was",
+        run: ring0_caller,
+    },
+    Test {
+        name: "lab1.single_step",
+        points: 5,
+        description: "TF set right before int 0x2e: the call works, and the trap lands one instruction after the return",
+        run: single_step,
+    },
+    Test {
+        name: "lab1.bad_stack",
+        points: 5,
+        description: "RSP 0, non-canonical or a kernel address at int 0x2e: the kernel never uses the user's stack",
+        run: bad_stack,
+    },
+    Test {
+        name: "lab1.selectors",
+        points: 5,
+        description: "odd data selectors in DS, ES, FS and GS: the call works and they come back unchanged",
+        run: selectors,
+    },
+    Test {
+        name: "lab1.nmi",
+        points: 5,
+        description: "NMIs from the other CPU while this one loops through int 0x2e: every service sees the kernel's GS",
+        run: nmi,
+    },
 ];
+
+/// Lab 1's path, as the robustness tests name it.
+const PATH: robust::Path = robust::Path {
+    id: PATH_INT2E,
+    stub: "KiSystemService",
+};
 
 /// Installs the student's gate (once per boot); every test starts here.
 fn setup() {
@@ -96,35 +143,6 @@ fn setup() {
 /// Runs a Lab 1 user test on `c`; its report, or why it failed.
 fn user(c: &PerCpu, test: u64, arg: u64) -> Result<[u64; 32], String> {
     report_of(c, test, arg, &[])
-}
-
-fn status_name(s: u64) -> String {
-    let name = match s as u32 {
-        STATUS_SUCCESS => "STATUS_SUCCESS",
-        STATUS_ACCESS_VIOLATION => "STATUS_ACCESS_VIOLATION",
-        STATUS_INVALID_HANDLE => "STATUS_INVALID_HANDLE",
-        STATUS_INVALID_PARAMETER => "STATUS_INVALID_PARAMETER",
-        STATUS_INVALID_SYSTEM_SERVICE => "STATUS_INVALID_SYSTEM_SERVICE",
-        STATUS_INSUFFICIENT_RESOURCES => "STATUS_INSUFFICIENT_RESOURCES",
-        _ => "",
-    };
-    if s >> 32 != 0 || name.is_empty() {
-        format!("{s:#x}")
-    } else {
-        format!("{s:#x} ({name})")
-    }
-}
-
-fn expect_status(what: &str, got: u64, want: NtStatus) -> Result<(), String> {
-    if got == want as u64 {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: expected RAX = {}, got {}",
-            status_name(want as u64),
-            status_name(got)
-        ))
-    }
 }
 
 fn gate() -> Result<String, String> {
@@ -175,7 +193,10 @@ fn gate() -> Result<String, String> {
     if problems.is_empty() {
         Ok(format!("gate 0x2E -> {stub:#x}, DPL 3, interrupt gate"))
     } else {
-        Err(format!("gate 0x2E: {}", problems.join("; ")))
+        Err(format!(
+            "install_int2e_gate: gate 0x2E: {}",
+            problems.join("; ")
+        ))
     }
 }
 
@@ -211,7 +232,7 @@ fn null_call() -> Result<String, String> {
         }
         if r[2] != u64::MAX {
             return Err(format!(
-                "call {} returned {}, expected STATUS_SUCCESS",
+                "call {} returned {}, expected STATUS_SUCCESS (dispatch_system_service)",
                 r[2],
                 status_name(r[1])
             ));
@@ -227,7 +248,7 @@ fn arguments() -> Result<String, String> {
         if r[0] != 0 {
             return Err(format!(
                 "NtTestEcho with {} argument(s) returned {}; first wrong argument: sent {:#x}, kernel saw {:#x} \
-                 (are the arguments read from [RDX + 8*i], after the check?)",
+                 (does dispatch_system_service read them from [RDX + 8*i], after the check?)",
                 r[1],
                 status_name(r[2]),
                 r[3],
@@ -248,7 +269,13 @@ fn status() -> Result<String, String> {
             0xC000_0022,
         ] {
             let r = user(c, INT2E_STATUS, s as u64)?;
-            expect_status(&format!("NtTestStatus({s:#x})"), r[0], s)?;
+            expect_status(
+                &format!(
+                    "NtTestStatus({s:#x}) (dispatch_system_service puts the service's status in the frame's RAX)"
+                ),
+                r[0],
+                s,
+            )?;
         }
         Ok("4 statuses".into())
     }))
@@ -273,7 +300,11 @@ fn preserved() -> Result<String, String> {
         if changed.is_empty() {
             Ok("13 registers kept".into())
         } else {
-            Err(format!("changed by int 0x2e: {}", changed.join(", ")))
+            Err(format!(
+                "changed by int 0x2e: {} (KiSystemService's pushes and KiSystemCallExit's pops \
+                 must mirror the KTrapFrame)",
+                changed.join(", ")
+            ))
         }
     }))
 }
@@ -289,7 +320,7 @@ fn invalid_service() -> Result<String, String> {
         ] {
             let r = user(c, INT2E_NUMBER, n)?;
             expect_status(
-                &format!("service number {n:#x}"),
+                &format!("service number {n:#x} (dispatch_system_service)"),
                 r[0],
                 STATUS_INVALID_SYSTEM_SERVICE,
             )?;
@@ -300,39 +331,35 @@ fn invalid_service() -> Result<String, String> {
             INT2E_NUMBER,
             0xFFFF_FFFF_0000_0000 | service::NT_NULL as u64,
         )?;
-        expect_status("NtNull with garbage in RAX[63:32]", r[0], STATUS_SUCCESS)?;
+        expect_status(
+            "NtNull with garbage in RAX[63:32] (dispatch_system_service: the number is EAX only)",
+            r[0],
+            STATUS_SUCCESS,
+        )?;
         Ok("4 bad numbers refused".into())
     }))
 }
 
 fn bad_pointers() -> Result<String, String> {
     setup();
-    all_cpus(on_each_cpu(|c: &PerCpu| {
-        let kernel = c.self_ptr as u64; // mapped kernel memory: only the range check stops this
-        let unmapped = 0x5000_0000; // user space, nothing mapped
-        let straddle = crate::mm::paging::USER_TOP - 16; // 8 arguments run past the top
-        let noncanonical = 0x8000_0000_0000_0000;
-        for (what, ptr) in [
-            ("a kernel address", kernel),
-            ("an unmapped user page", unmapped),
-            ("a range straddling the top of user space", straddle),
-            ("a non-canonical address", noncanonical),
-        ] {
-            let r = user(c, INT2E_ARGPTR, ptr)?;
-            expect_status(
-                &format!("arguments at {what} ({ptr:#x})"),
-                r[0],
-                STATUS_ACCESS_VIOLATION,
-            )?;
-        }
-        let r = user(c, INT2E_BAD_OUT_PTR, kernel)?;
-        expect_status(
-            "NtCreateMutant writing its handle to a kernel address",
-            r[0],
-            STATUS_ACCESS_VIOLATION,
-        )?;
-        Ok("5 bad pointers refused; the kernel did not fault".into())
-    }))
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
+                let r = report_of(c, P_ARG_POINTER, PATH_INT2E, &[ptr])?;
+                expect_status(
+                    &format!(
+                        "NtTestEcho with its arguments at {what} ({ptr:#x}) (dispatch_system_service \
+                     must check the whole range, 8 bytes per argument, then survive the copy)"
+                    ),
+                    r[0],
+                    STATUS_ACCESS_VIOLATION,
+                )
+            })?;
+            Ok(format!(
+                "{n} bad pointers refused; the kernel did not fault or leak an object"
+            ))
+        }))
+    })
 }
 
 fn which_cpu() -> Result<String, String> {
@@ -366,7 +393,9 @@ fn mutex_smp() -> Result<String, String> {
         let r = report_of(c, P_MUTEX_LOOP, PATH_INT2E, &[PAIRS])?;
         if r[0] != PAIRS || r[1] != PAIRS {
             return Err(format!(
-                "{} of {PAIRS} CreateMutex and {} CloseHandle calls succeeded",
+                "{} of {PAIRS} CreateMutex and {} CloseHandle calls succeeded (NtCreateMutant \
+                 takes 4 arguments and NtClose 1: dispatch_system_service copies each \
+                 service's own arg_count)",
                 r[0], r[1]
             ));
         }
@@ -384,42 +413,7 @@ fn mutex_smp() -> Result<String, String> {
 
 fn bad_handles() -> Result<String, String> {
     setup();
-    let c = crate::percpu::current();
-    // Make a real handle, close it, then close it again and try forgeries.
-    let table = crate::ob::process_handles();
-    let h = table
-        .insert(c.cpu as usize, crate::ob::mutant::create(false, c.cpu))
-        .map_err(|s| status_name(s as u64))?;
-    table
-        .close(c.cpu as usize, h)
-        .map_err(|s| format!("closing a fresh handle: {}", status_name(s as u64)))?;
-    let forged = [
-        h,
-        0,
-        1,
-        3,
-        4,
-        h ^ 0x1_0000,
-        0x7FFF_FFF0,
-        u64::MAX,
-        0xFFFF_8000_0000_0000,
-    ];
-    let mut input = alloc::vec![forged.len() as u64];
-    input.extend_from_slice(&forged);
-    let exit = super::user::run_with_input(c, INT2E_CLOSE_LIST, 0, &input);
-    if exit != ThreadExit::Exited(EXIT_OK_STATUS) {
-        return Err(format!("the user thread {}", describe(&exit)));
-    }
-    let r = crate::process::report(c.cpu).words;
-    for (i, &f) in forged.iter().enumerate() {
-        let what = if i == 0 {
-            format!("a second NtClose of {f:#x}")
-        } else {
-            format!("NtClose({f:#x})")
-        };
-        expect_status(&what, r[i + 1], STATUS_INVALID_HANDLE)?;
-    }
-    Ok(format!("{} bad handles refused", forged.len()))
+    robust::bad_handles(crate::percpu::current(), &PATH)
 }
 
 fn full_table() -> Result<String, String> {
@@ -447,4 +441,91 @@ fn full_table() -> Result<String, String> {
     }
     expect_status("NtCreateMutant after closing them", r[2], STATUS_SUCCESS)?;
     Ok(format!("full at {capacity}; usable again after closing"))
+}
+
+fn flags() -> Result<String, String> {
+    setup();
+    let set = rflags::NT | rflags::AC | rflags::DF;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let (kernel, saved) = kernel_flags(c, PATH_INT2E, set)?;
+        if kernel & set != 0 {
+            return Err(format!(
+                "the service ran with RFLAGS {kernel:#x}: {:#x} of NT/AC/DF reached the kernel. \
+                 The gate clears NT, not AC or DF: KiSystemService must clear them before the \
+                 dispatcher runs (push 2; popfq)",
+                kernel & set
+            ));
+        }
+        if saved & set != set {
+            return Err(format!(
+                "the frame's saved RFLAGS {saved:#x} lost the user's NT/AC/DF"
+            ));
+        }
+        let after = flags_come_back(c, PATH_INT2E, set, "KiSystemCallExit's iretq")?;
+        Ok(format!(
+            "RFLAGS {after:#x} after the call, {kernel:#x} in the kernel"
+        ))
+    }))
+}
+
+fn ring0_caller() -> Result<String, String> {
+    setup();
+    all_cpus(on_each_cpu(|_: &PerCpu| {
+        use crate::msr::{IA32_GS_BASE, IA32_KERNEL_GS_BASE, read, write};
+        let status: u64;
+        // SAFETY: gate 0x2E is reachable from ring 0 too (DPL 3 >= CPL 0);
+        // the call comes back with every register but RAX. Nothing here
+        // uses GS until it has been checked and put right.
+        let (gs, kernel_gs, gs_after, kernel_gs_after) = unsafe {
+            let before = (read(IA32_GS_BASE), read(IA32_KERNEL_GS_BASE));
+            core::arch::asm!("int 0x2e", inout("rax") service::NT_TEST_CHECK_GS as u64 => status, in("rdx") 0);
+            let after = (read(IA32_GS_BASE), read(IA32_KERNEL_GS_BASE));
+            if after != before {
+                write(IA32_GS_BASE, before.0);
+                write(IA32_KERNEL_GS_BASE, before.1);
+            }
+            (before.0, before.1, after.0, after.1)
+        };
+        if (gs_after, kernel_gs_after) != (gs, kernel_gs) {
+            return Err(format!(
+                "after int 0x2e from ring 0, IA32_GS_BASE is {gs_after:#x} and IA32_KERNEL_GS_BASE \
+                 {kernel_gs_after:#x}, not {gs:#x} and {kernel_gs:#x}: KiSystemService or \
+                 KiSystemCallExit swapped GS for a caller already in ring 0 (swap only when the \
+                 frame's CS has RPL 3)"
+            ));
+        }
+        if status != STATUS_SUCCESS as u64 {
+            return Err(format!(
+                "NtTestCheckGs from ring 0 returned {}: the service ran on the wrong GS. \
+                 KiSystemService swapped GS although the caller was in ring 0 (swap only when \
+                 the frame's CS has RPL 3)",
+                status_name(status)
+            ));
+        }
+        Ok("the service saw the kernel's GS; GS unchanged after".into())
+    }))
+}
+
+fn single_step() -> Result<String, String> {
+    setup();
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::single_step(c, &PATH)))
+}
+
+fn bad_stack() -> Result<String, String> {
+    setup();
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::bad_stack(c, &PATH)))
+}
+
+fn selectors() -> Result<String, String> {
+    setup();
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::selectors(c, &PATH)))
+}
+
+fn nmi() -> Result<String, String> {
+    setup();
+    robust::nmi(
+        1 << PATH_INT2E,
+        "int 0x2e",
+        "KiSystemService, KiSystemCallExit",
+    )
 }

@@ -3,10 +3,16 @@
 //! replaced by tests of the fallback.
 
 use super::Test;
-use super::user::{all_cpus, describe, exits, on_each_cpu, report_of, run_with_input};
-use crate::gdt::{GDT_ENTRIES, KERNEL_CS, SegmentDescriptor, standard_gdt};
+use super::robust;
+use super::user::{
+    all_cpus, describe, exits, flags_come_back, kernel_flags, on_each_cpu, report_of,
+    run_with_input,
+};
+use crate::gdt::{GDT_ENTRIES, KERNEL_CS};
 use crate::percpu::PerCpu;
+use crate::rule_cases;
 use crate::shared_user_data::{self, StubKind};
+use crate::syscall::sysenter::COMPAT_SYSENTER_FAULT;
 use crate::thread::ThreadExit;
 use crate::trap::rflags;
 use alloc::format;
@@ -44,6 +50,30 @@ const FLAGS: Test = t!(
     5,
     flags,
     "NT, AC and DF set on entry: cleared in the kernel, and the user gets them back"
+);
+const EXIT_RULES: Test = t!(
+    "lab2.exit_rules",
+    5,
+    exit_rules,
+    "choose_exit on crafted SYSENTER frames, each breaking one condition of sysexit_safe"
+);
+const BAD_HANDLES: Test = t!(
+    "lab2.bad_handles",
+    5,
+    bad_handles,
+    "forged, double-closed and stale handles through SharedUserData: STATUS_INVALID_HANDLE"
+);
+const BAD_POINTERS: Test = t!(
+    "lab2.bad_pointers",
+    5,
+    bad_pointers,
+    "every class of bad argument and out pointer through SharedUserData: refused, the kernel alive"
+);
+const NMI: Test = t!(
+    "lab2.nmi",
+    5,
+    nmi,
+    "NMIs from the other CPU while this one loops through SharedUserData's stub: GS right throughout"
 );
 
 pub static INTEL: &[Test] = &[
@@ -83,7 +113,7 @@ pub static INTEL: &[Test] = &[
         "lab2.bad_registers",
         5,
         bad_registers,
-        "garbage in RDX/RCX kills only the thread, through the iretq fallback"
+        "RDX (the user stack) 0, non-canonical or a kernel address, garbage in RCX: only the thread dies, never through sysexitq"
     ),
     t!(
         "lab2.bad_return",
@@ -96,8 +126,30 @@ pub static INTEL: &[Test] = &[
         "lab2.single_step",
         5,
         single_step,
-        "TF set on entry: the kernel survives its #DB and the user sees its single-step"
+        "TF set on entry: the kernel survives its #DB and the user sees its single-step, through iretq"
     ),
+    t!(
+        "lab2.single_step_exit",
+        5,
+        single_step_exit,
+        "a thread single-steps into SYSENTER and ends inside the call: the next threads run untouched"
+    ),
+    t!(
+        "lab2.compat",
+        5,
+        compat,
+        "SYSENTER from 32-bit compatibility mode kills the thread with a message, never sysexitq"
+    ),
+    EXIT_RULES,
+    t!(
+        "lab2.selectors",
+        5,
+        selectors,
+        "odd data selectors in DS, ES, FS and GS through SYSENTER: the call works, they come back"
+    ),
+    BAD_HANDLES,
+    BAD_POINTERS,
+    NMI,
 ];
 
 pub static AMD: &[Test] = &[
@@ -134,6 +186,10 @@ pub static AMD: &[Test] = &[
         "both CPUs at once through the fallback stub"
     ),
     FLAGS,
+    EXIT_RULES,
+    BAD_HANDLES,
+    BAD_POINTERS,
+    NMI,
 ];
 
 /// Whether this CPU runs SYSENTER in 64-bit mode.
@@ -146,60 +202,22 @@ fn shared(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
     report_of(c, test, PATH_SHARED, input)
 }
 
-// ANCHOR: gdt_cases
-/// Layouts the rule must reject, built from the kernel's own GDT.
-fn broken_layouts() -> Vec<(&'static str, Vec<u64>, u16)> {
-    let good = standard_gdt();
-    let mut swapped = good;
-    swapped.swap(5, 6); // user code 64 <-> user data: SYSEXIT's CS would be data
-    let mut kdata_ring3 = good;
-    kdata_ring3[2] = SegmentDescriptor::data(3).0; // SS = CS + 8 must be ring 0
-    let mut code32_for_64 = good;
-    code32_for_64[5] = SegmentDescriptor::code32(3).0; // CS + 32 must be 64-bit code
-    alloc::vec![
-        (
-            "user code and data swapped at +32/+40",
-            swapped.to_vec(),
-            KERNEL_CS
-        ),
-        (
-            "kernel data (CS + 8) at DPL 3",
-            kdata_ring3.to_vec(),
-            KERNEL_CS
-        ),
-        (
-            "32-bit code where 64-bit SYSEXIT loads CS",
-            code32_for_64.to_vec(),
-            KERNEL_CS
-        ),
-        ("table too short for CS + 40", good[..5].to_vec(), KERNEL_CS),
-        ("SYSENTER_CS with RPL 3", good.to_vec(), KERNEL_CS | 3),
-        ("SYSENTER_CS pointing at the user code", good.to_vec(), 0x28),
-    ]
-}
-// ANCHOR_END: gdt_cases
-
 fn gdt_rule() -> Result<String, String> {
     let check = crate::student::student().lab2.check_sysenter_gdt;
     // The live GDT of every CPU.
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let live = &c.gdt.0[..GDT_ENTRIES];
-        check(live, KERNEL_CS).map_err(|e| format!("rejected this CPU's own GDT: {e}"))?;
+        check(live, KERNEL_CS)
+            .map_err(|e| format!("check_sysenter_gdt rejected this CPU's own GDT: {e}"))?;
         Ok("live GDT accepted".into())
     }))?;
-    // The same rule holds for a layout shifted by one slot.
-    let mut shifted = alloc::vec![0u64];
-    shifted.extend_from_slice(&standard_gdt()[..7]);
-    check(&shifted, KERNEL_CS + 8)
-        .map_err(|e| format!("rejected a good layout based at 0x10: {e}"))?;
-    for (what, table, cs) in broken_layouts() {
-        if check(&table, cs).is_ok() {
-            return Err(format!("accepted a broken layout: {what}"));
-        }
-    }
+    // Then one attribute at a time (kernel/src/rule_cases.rs).
+    let cases = rule_cases::gdt_cases();
+    let wrong = rule_cases::wrong_gdt_verdicts(&cases, check);
+    rule_cases::judge("check_sysenter_gdt", cases.len(), wrong)?;
     Ok(format!(
-        "accepted 2 good layouts, rejected {} broken ones",
-        broken_layouts().len()
+        "every CPU's GDT accepted; {} layouts judged right, each breaking one attribute",
+        cases.len()
     ))
 }
 
@@ -220,17 +238,20 @@ fn msrs() -> Result<String, String> {
         let entry = crate::student::student().lab2.ki_fast_call_entry as *const () as u64;
         if *cs != KERNEL_CS as u64 {
             return Err(format!(
-                "CPU {cpu}: IA32_SYSENTER_CS = {cs:#x}, expected the kernel CS {KERNEL_CS:#x}"
+                "CPU {cpu}: IA32_SYSENTER_CS = {cs:#x}, expected the kernel CS {KERNEL_CS:#x} \
+                 (program_sysenter_msrs)"
             ));
         }
         if *eip != entry {
             return Err(format!(
-                "CPU {cpu}: IA32_SYSENTER_EIP = {eip:#x}, expected KiFastCallEntry at {entry:#x}"
+                "CPU {cpu}: IA32_SYSENTER_EIP = {eip:#x}, expected KiFastCallEntry at {entry:#x} \
+                 (program_sysenter_msrs)"
             ));
         }
         if !(stack.bottom < *esp && *esp <= stack.top) {
             return Err(format!(
-                "CPU {cpu}: IA32_SYSENTER_ESP = {esp:#x} is not inside this CPU's kernel stack {:#x}-{:#x}",
+                "CPU {cpu}: IA32_SYSENTER_ESP = {esp:#x} is not inside this CPU's kernel stack {:#x}-{:#x} \
+                 (program_sysenter_msrs: use this CPU's kernel_stack_top)",
                 stack.bottom, stack.top
             ));
         }
@@ -241,7 +262,9 @@ fn msrs() -> Result<String, String> {
     esps.dedup();
     if esps.len() != values.len() {
         return Err(
-            "two CPUs share one IA32_SYSENTER_ESP: their frames would overwrite each other".into(),
+            "two CPUs share one IA32_SYSENTER_ESP: their frames would overwrite each other \
+             (program_sysenter_msrs)"
+                .into(),
         );
     }
     Ok(lines.join("; "))
@@ -282,7 +305,8 @@ fn null_call() -> Result<String, String> {
         let sysexits = exits(c)[1] - before[1];
         if sysenter && sysexits < CALLS {
             return Err(format!(
-                "only {sysexits} of {CALLS} calls left through SYSEXIT (KiSystemCallExit2)"
+                "only {sysexits} of {CALLS} calls left through SYSEXIT (KiSystemCallExit2){}",
+                super::user::why_fallback(c)
             ));
         }
         if !sysenter && sysexits != 0 {
@@ -329,7 +353,10 @@ fn preserved() -> Result<String, String> {
         if changed.is_empty() {
             Ok("12 registers kept".into())
         } else {
-            Err(format!("changed: {}", changed.join(", ")))
+            Err(format!(
+                "changed: {} (KiFastCallEntry's pushes and pops must mirror the KTrapFrame)",
+                changed.join(", ")
+            ))
         }
     }))
 }
@@ -342,7 +369,7 @@ fn smp_stress() -> Result<String, String> {
         if r[0] != ITERATIONS {
             return Err(format!(
                 "call {} found its frame changed or off this CPU's stack (status {:#x}): \
-                 do both CPUs enter on the same stack?",
+                 do both CPUs enter on the same stack (program_sysenter_msrs)?",
                 r[2], r[1]
             ));
         }
@@ -371,7 +398,8 @@ fn expect_killed_after_fallback(
     };
     if after[1] != before[1] {
         return Err(format!(
-            "{what}: the kernel returned with SYSEXIT; it must fall back to iretq"
+            "{what}: the kernel returned with SYSEXIT; sysexit_safe must refuse this frame, and \
+             choose_exit send it to iretq"
         ));
     }
     if after[0] == before[0] {
@@ -384,21 +412,60 @@ fn expect_killed_after_fallback(
 fn bad_registers() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let mut out = Vec::new();
+        // A user RDX that is not a user address: the iretq fallback.
+        let before = exits(c);
+        let exit = run_with_input(
+            c,
+            RAW_SYSENTER,
+            PATH_SHARED,
+            &[0x4141_4141_4141_4141, 0x4242_4242_4242_4242],
+        );
+        out.push(expect_killed_after_fallback(
+            c,
+            exit,
+            before,
+            "non-canonical RDX",
+        )?);
+        // Below 4 GiB, RDX is a 32-bit stack: the kernel kills the caller
+        // before any exit (syscall/sysenter.rs).
         for (what, rdx, rcx) in [
-            (
-                "non-canonical RDX",
-                0x4141_4141_4141_4141,
-                0x4242_4242_4242_4242,
-            ),
             ("kernel RDX", c.kernel_stack.top - 8, 0),
             ("RDX = 0", 0, u64::MAX),
         ] {
             let before = exits(c);
             let exit = run_with_input(c, RAW_SYSENTER, PATH_SHARED, &[rdx, rcx]);
-            out.push(expect_killed_after_fallback(c, exit, before, what)?);
+            out.push(expect_compat_kill(c, exit, before, what)?);
         }
         Ok(out.join("; "))
     }))
+}
+
+/// Expects the kernel's compatibility-mode rule to have killed the thread
+/// before any exit was chosen.
+fn expect_compat_kill(
+    c: &PerCpu,
+    exit: ThreadExit,
+    before: [u64; 3],
+    what: &str,
+) -> Result<String, String> {
+    if exits(c) != before {
+        return Err(format!(
+            "{what}: the call returned (exits {:?} -> {:?}); with RDX below 4 GiB the kernel \
+             kills the caller first",
+            before,
+            exits(c)
+        ));
+    }
+    match exit {
+        ThreadExit::Killed(f) if f.vector == COMPAT_SYSENTER_FAULT => Ok(format!(
+            "{what}: killed as a 32-bit caller (RDX {:#x} below 4 GiB)",
+            f.rsp
+        )),
+        other => Err(format!(
+            "{what}: expected the kernel to kill the thread as a 32-bit caller, but it {}",
+            describe(&other)
+        )),
+    }
 }
 
 fn bad_return() -> Result<String, String> {
@@ -418,53 +485,59 @@ fn bad_return() -> Result<String, String> {
 
 fn flags() -> Result<String, String> {
     let set = rflags::NT | rflags::AC | rflags::DF;
+    let stub = if intel() {
+        "SYSENTER clears none of them; KiFastCallEntry must (push 2; popfq)"
+    } else {
+        "the int 0x2e gate clears NT only; KiSystemService must clear AC and DF"
+    };
     all_cpus(on_each_cpu(|c: &PerCpu| {
-        let r = shared(c, P_FLAGS, &[set])?;
-        if r[0] != STATUS_SUCCESS as u64 {
+        let (kernel, saved) = kernel_flags(c, PATH_SHARED, set)?;
+        if kernel & set != 0 {
             return Err(format!(
-                "NtNull with NT, AC and DF set returned {:#x}",
-                r[0]
+                "the service ran with RFLAGS {kernel:#x}: {:#x} of NT/AC/DF leaked into the \
+                 kernel ({stub})",
+                kernel & set
             ));
         }
-        if r[1] & set != set {
+        if saved & set != set {
             return Err(format!(
-                "RFLAGS after the call is {:#x}: the user's NT/AC/DF were not restored",
-                r[1]
+                "the frame's saved RFLAGS {saved:#x} lost the user's NT/AC/DF: KiFastCallEntry \
+                 must push the live flags (pushfq) before clearing them"
             ));
         }
-        // Inside the kernel they must be gone: SYSENTER clears none of them
-        // (on the int 0x2e fallback the gate clears NT and the stub's cld DF).
-        let must_clear = if intel() {
-            set
-        } else {
-            rflags::NT | rflags::DF
-        };
-        let k = shared(c, P_KERNEL_FLAGS, &[set])?;
-        if k[1] & must_clear != 0 {
-            return Err(format!(
-                "the service ran with RFLAGS {:#x}: {:#x} of NT/AC/DF leaked into the kernel \
-                 (SYSENTER does not clear them; KiFastCallEntry must)",
-                k[1],
-                k[1] & must_clear
-            ));
-        }
+        let after = flags_come_back(
+            c,
+            PATH_SHARED,
+            set,
+            "KiSystemCallExit2 must load the frame's RFLAGS before sysexitq",
+        )?;
         Ok(format!(
-            "RFLAGS {:#x} after the call, {:#x} in the kernel",
-            r[1], k[1]
+            "RFLAGS {after:#x} after the call, {kernel:#x} in the kernel"
         ))
     }))
 }
 
 fn single_step() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
+        let before = exits(c);
         let exit = run_with_input(c, SINGLE_STEP_SYSENTER, PATH_SHARED, &[]);
         let expected = crate::process::report(c.cpu).words[0];
+        let after = exits(c);
+        if after[1] != before[1] {
+            return Err(
+                "the single-stepped call left through sysexitq: KiFastCallEntry's pushfq must \
+                 record the user's TF in the frame, and sysexit_safe refuse a frame with TF, so \
+                 that iretq gives the user its trap"
+                    .into(),
+            );
+        }
         match exit {
-            ThreadExit::Killed(f) if f.vector == 1 && f.cs & 3 == 3 && f.rip == expected => {
-                Ok(format!("#DB in ring 3 at {expected:#x}, after the return"))
-            }
+            ThreadExit::Killed(f) if f.vector == 1 && f.cs & 3 == 3 && f.rip == expected => Ok(
+                format!("#DB in ring 3 at {expected:#x}, after the return through iretq"),
+            ),
             other => Err(format!(
-                "expected the thread to die of #DB in ring 3 at {expected:#x} (its single-step after the return), but it {}",
+                "expected the thread to die of #DB in ring 3 at {expected:#x} (its single-step after the return), but it {} \
+                 (KiFastCallEntry's pushfq must record the user's TF in the frame)",
                 describe(&other)
             )),
         }
@@ -488,4 +561,131 @@ fn sysenter_ud() -> Result<String, String> {
         }
         Ok("#UD reported; the kernel lives on".into())
     }))
+}
+
+fn single_step_exit() -> Result<String, String> {
+    crate::syscall::int2e::install(); // the next thread also tries int 0x2e
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        const STATUS: u64 = 0x5157;
+        match run_with_input(c, SINGLE_STEP_TERMINATE, PATH_SHARED, &[STATUS]) {
+            ThreadExit::Exited(STATUS) => {}
+            other => {
+                return Err(format!(
+                    "a thread single-stepping into NtTerminateThread({STATUS:#x}) {}",
+                    describe(&other)
+                ));
+            }
+        }
+        // The next threads on this CPU: nothing of that trap may follow them.
+        let before = exits(c);
+        let r = shared(c, P_NULL, &[10]).map_err(|e| {
+            format!("after a single-stepped thread ended inside its call, the next one: {e}")
+        })?;
+        if r[2] != u64::MAX || exits(c)[1] - before[1] != 10 {
+            return Err(format!(
+                "after a single-stepped thread ended inside its call, the next thread's 10 \
+                 calls: {} returned, {} through sysexitq{}",
+                r[0],
+                exits(c)[1] - before[1],
+                super::user::why_fallback(c)
+            ));
+        }
+        let r = report_of(c, P_NULL, PATH_INT2E, &[10])
+            .map_err(|e| format!("after it, a thread using int 0x2e: {e}"))?;
+        if r[2] != u64::MAX {
+            return Err(format!(
+                "after it, a thread's int 0x2e call {} returned {:#x}",
+                r[2], r[1]
+            ));
+        }
+        Ok("the thread ended inside the call; the next ones ran untouched".into())
+    }))
+}
+
+fn compat() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        let before = exits(c);
+        let exit = run_with_input(c, COMPAT_SYSENTER, PATH_SHARED, &[]);
+        let killed = expect_compat_kill(c, exit, before, "SYSENTER from compatibility mode")?;
+        let r = shared(c, P_NULL, &[10])?;
+        if r[2] != u64::MAX {
+            return Err("null calls failed after the 32-bit caller was killed".into());
+        }
+        Ok(killed)
+    }))
+}
+
+fn exit_rules() -> Result<String, String> {
+    let cases = rule_cases::sysexit_cases();
+    let wrong = rule_cases::wrong_exits(&cases, crate::student::student().lab2.choose_exit);
+    let n = rule_cases::judge("choose_exit (with sysexit_safe)", cases.len(), wrong)?;
+    Ok(format!(
+        "{n} frames, each breaking one condition, judged right"
+    ))
+}
+
+const PATH: robust::Path = robust::Path {
+    id: PATH_SHARED,
+    stub: "KiFastCallEntry",
+};
+
+fn selectors() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::selectors(c, &PATH)))
+}
+
+fn bad_handles() -> Result<String, String> {
+    robust::bad_handles(crate::percpu::current(), &PATH)
+}
+
+fn bad_pointers() -> Result<String, String> {
+    let sysenter = intel();
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
+                let before = exits(c);
+                let exit = run_with_input(c, P_ARG_POINTER, PATH_SHARED, &[ptr]);
+                if !sysenter {
+                    // The int 0x2e stub: a status.
+                    let r = crate::process::report(c.cpu).words;
+                    if exit != ThreadExit::Exited(EXIT_OK_STATUS) {
+                        return Err(format!(
+                            "arguments at {what} ({ptr:#x}): the thread {}",
+                            describe(&exit)
+                        ));
+                    }
+                    return super::user::expect_status(
+                        &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
+                        r[0],
+                        STATUS_ACCESS_VIOLATION,
+                    );
+                }
+                // SYSENTER returns on the stack RDX names: the thread cannot
+                // come back, but it must die without a sysexitq to a bad RSP.
+                let ThreadExit::Killed(_) = exit else {
+                    return Err(format!(
+                        "a raw sysenter with RDX at {what} ({ptr:#x}): the thread {}, expected it killed",
+                        describe(&exit)
+                    ));
+                };
+                if !crate::mm::paging::is_user_range(ptr, 1) && exits(c)[1] != before[1] {
+                    return Err(format!(
+                        "RDX at {what} ({ptr:#x}): the kernel returned with sysexitq; sysexit_safe \
+                     must refuse an RSP that is not a user address"
+                    ));
+                }
+                Ok(())
+            })?;
+            Ok(format!(
+                "{n} bad pointers refused or their threads killed; no object leaked"
+            ))
+        }))
+    })
+}
+
+fn nmi() -> Result<String, String> {
+    robust::nmi(
+        1 << PATH_SHARED,
+        "SharedUserData's SystemCallStub",
+        "KiFastCallEntry, or the int 0x2e fallback",
+    )
 }

@@ -3,8 +3,10 @@
 //! SharedUserData, as XP did, so the SYSCALL tests call it directly).
 
 use super::Test;
+use super::robust;
 use super::user::{
-    all_cpus, describe, describe_fault, exits, on_each_cpu, report_of, run_with_input,
+    all_cpus, describe, describe_fault, exits, expect_status, flags_come_back, kernel_flags,
+    on_each_cpu, report_of, run_with_input, status_name,
 };
 use crate::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS};
 use crate::msr;
@@ -89,6 +91,54 @@ pub static TESTS: &[Test] = &[
         compat,
         "SYSCALL from 32-bit compatibility mode (CSTAR) kills the thread with a message"
     ),
+    t!(
+        "lab3.exit_rules",
+        5,
+        exit_rules,
+        "choose_exit on crafted SYSCALL frames, each breaking one condition of sysret_safe"
+    ),
+    t!(
+        "lab3.scratch",
+        5,
+        scratch,
+        "KiSystemCall64 parks the user RSP in this CPU's own gs: slot, not in a shared global"
+    ),
+    t!(
+        "lab3.single_step",
+        5,
+        single_step,
+        "TF set right before syscall: the call works, and the trap comes back through iretq"
+    ),
+    t!(
+        "lab3.bad_stack",
+        5,
+        bad_stack,
+        "RSP 0, non-canonical or a kernel address at syscall: the entry never touches that stack"
+    ),
+    t!(
+        "lab3.selectors",
+        5,
+        selectors,
+        "odd data selectors in DS, ES, FS and GS through SYSCALL: the call works, they come back"
+    ),
+    t!(
+        "lab3.bad_handles",
+        5,
+        bad_handles,
+        "forged, double-closed and stale handles through SYSCALL: STATUS_INVALID_HANDLE"
+    ),
+    t!(
+        "lab3.bad_pointers",
+        5,
+        bad_pointers,
+        "every class of bad argument and out pointer through SYSCALL: STATUS_ACCESS_VIOLATION"
+    ),
+    t!(
+        "lab3.nmi",
+        5,
+        nmi,
+        "NMIs from the other CPU while this one loops through int 0x2e, SharedUserData and SYSCALL"
+    ),
 ];
 
 fn syscall(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
@@ -115,7 +165,9 @@ fn msrs() -> Result<String, String> {
             )
         };
         if efer & msr::efer::SCE == 0 {
-            return Err(format!("EFER {efer:#x}: SCE is clear, so SYSCALL is #UD"));
+            return Err(format!(
+                "EFER {efer:#x}: SCE is clear, so SYSCALL is #UD (program_syscall_msrs)"
+            ));
         }
         let (kbase, ubase) = (
             ((star >> 32) & 0xffff) as u16,
@@ -123,7 +175,8 @@ fn msrs() -> Result<String, String> {
         );
         if kbase & !3 != KERNEL_CS {
             return Err(format!(
-                "STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x}"
+                "STAR[47:32] = {kbase:#x}: SYSCALL would load CS {kbase:#x}, not {KERNEL_CS:#x} \
+                 (program_syscall_msrs)"
             ));
         }
         let at = |sel: u16| c.gdt.descriptor(sel).unwrap_or(SegmentDescriptor(0));
@@ -131,24 +184,26 @@ fn msrs() -> Result<String, String> {
         if !(ss.is_data() && ss.dpl() == 3 && cs.is_code() && cs.is_long_mode() && cs.dpl() == 3) {
             return Err(format!(
                 "STAR[63:48] = {ubase:#x}: SYSRET would load SS {:#x} and CS {:#x}, which are not ring-3 data \
-                 and 64-bit code (use {USER_CS32:#x}: SS {USER_DS:#x}, CS {USER_CS:#x})",
+                 and 64-bit code (program_syscall_msrs: use {USER_CS32:#x}: SS {USER_DS:#x}, CS {USER_CS:#x})",
                 (ubase + 8) | 3,
                 (ubase + 16) | 3
             ));
         }
         if lstar != lstar_want {
             return Err(format!(
-                "LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x}"
+                "LSTAR = {lstar:#x}, expected KiSystemCall64 at {lstar_want:#x} (program_syscall_msrs)"
             ));
         }
         if cstar != cstar_want {
             return Err(format!(
-                "CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x}"
+                "CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x} \
+                 (program_syscall_msrs)"
             ));
         }
         if fmask & MUST_MASK != MUST_MASK {
             return Err(format!(
-                "SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set"
+                "SFMASK = {fmask:#x} leaves some of IF, TF, DF, AC, NT ({MUST_MASK:#x}) set \
+                 (program_syscall_msrs)"
             ));
         }
         Ok(format!("STAR {star:#x}, SFMASK {fmask:#x}"))
@@ -172,7 +227,8 @@ fn null_call() -> Result<String, String> {
         let sysrets = exits(c)[2] - before[2];
         if sysrets < CALLS {
             return Err(format!(
-                "only {sysrets} of {CALLS} calls left through SYSRET (KiSystemCallExit3)"
+                "only {sysrets} of {CALLS} calls left through SYSRET (KiSystemCallExit3){}",
+                super::user::why_fallback(c)
             ));
         }
         Ok(format!("{CALLS} calls through sysret"))
@@ -184,7 +240,8 @@ fn arguments() -> Result<String, String> {
         let r = syscall(c, P_ARGS, &[])?;
         if r[0] != 0 {
             return Err(format!(
-                "NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x}",
+                "NtTestEcho with {} argument(s) returned {:#x}; sent {:#x}, kernel saw {:#x} \
+                 (KiSystemCall64 must save RDX, the argument pointer, in the frame)",
                 r[1], r[2], r[3], r[4]
             ));
         }
@@ -219,7 +276,10 @@ fn registers() -> Result<String, String> {
             }
         }
         if !changed.is_empty() {
-            return Err(format!("changed: {}", changed.join(", ")));
+            return Err(format!(
+                "changed: {} (KiSystemCall64's pushes and pops must mirror the KTrapFrame)",
+                changed.join(", ")
+            ));
         }
         // SYSRET: RCX = RIP, R11 = RFLAGS of the return (AMD APM Vol. 3 SYSRET).
         let (rcx, r11) = (r[2], r[10]);
@@ -240,27 +300,20 @@ fn registers() -> Result<String, String> {
 fn sfmask() -> Result<String, String> {
     let set = rflags::NT | rflags::AC | rflags::DF;
     all_cpus(on_each_cpu(|c: &PerCpu| {
-        let r = syscall(c, P_KERNEL_FLAGS, &[set])?;
-        if r[0] != STATUS_SUCCESS as u64 {
-            return Err(format!("NtTestKernelFlags returned {:#x}", r[0]));
-        }
-        let (kernel, user) = (r[1], r[2]);
+        let (kernel, user) = kernel_flags(c, PATH_SYSCALL, set)?;
         if kernel & MUST_MASK != 0 {
             return Err(format!(
-                "the service ran with RFLAGS {kernel:#x}: {:#x} should be clear",
+                "the service ran with RFLAGS {kernel:#x}: {:#x} should be clear (SFMASK, set by \
+                 program_syscall_msrs)",
                 kernel & MUST_MASK
             ));
         }
         if user & set != set {
-            return Err(format!("the frame's user RFLAGS {user:#x} lost NT/AC/DF"));
-        }
-        let r = syscall(c, P_FLAGS, &[set])?;
-        if r[1] & set != set {
             return Err(format!(
-                "RFLAGS after the call is {:#x}: the user's NT/AC/DF were not restored",
-                r[1]
+                "the frame's user RFLAGS {user:#x} lost NT/AC/DF (KiSystemCall64 saves R11)"
             ));
         }
+        flags_come_back(c, PATH_SYSCALL, set, "sysretq loads RFLAGS from R11")?;
         Ok(format!("kernel RFLAGS {kernel:#x}"))
     }))
 }
@@ -277,7 +330,7 @@ fn bad_return() -> Result<String, String> {
             other => {
                 return Err(format!(
                     "after NtTestSetReturn({landing:#x}) the thread {} instead of landing there: \
-                     a frame the kernel changed must not go back through SYSRET (RCX != RIP)",
+                     a frame the kernel changed must not go back through SYSRET (sysret_safe: RCX != RIP)",
                     describe(&other)
                 ));
             }
@@ -303,8 +356,9 @@ fn bad_return() -> Result<String, String> {
             };
             if after[2] != before[2] {
                 return Err(format!(
-                    "{what}: the kernel returned with SYSRET to {rip:#x}; on Intel a non-canonical RCX \
-                     raises #GP in ring 0 on the user's stack (CVE-2012-0217). QEMU survives it, real CPUs do not"
+                    "{what}: the kernel returned with SYSRET to {rip:#x}; sysret_safe must refuse it: on \
+                     Intel a non-canonical RCX raises #GP in ring 0 on the user's stack (CVE-2012-0217). \
+                     QEMU survives it, real CPUs do not"
                 ));
             }
             if after[0] == before[0] {
@@ -346,11 +400,18 @@ fn smp_stress() -> Result<String, String> {
     const ITERATIONS: u64 = 500;
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let r = syscall(c, P_CHECK_FRAME, &[ITERATIONS, 200])?;
-        if r[0] != ITERATIONS || r[3] != 0 {
+        if r[0] != ITERATIONS {
             return Err(format!(
-                "call {} found its frame changed or off this CPU's stack (status {:#x}, {} registers changed): \
-                 does each CPU load its own stack from GS?",
-                r[2], r[1], r[3]
+                "call {} found its frame changed or off this CPU's stack (status {:#x}): does \
+                 KiSystemCall64 load each CPU's own stack from GS?",
+                r[2], r[1]
+            ));
+        }
+        if r[3] != 0 {
+            return Err(format!(
+                "{} of R12..R15 came back changed over {ITERATIONS} calls (KiSystemCall64 must \
+                 restore every register it saved)",
+                r[3]
             ));
         }
         let r = syscall(c, P_MUTEX_LOOP, &[1000])?;
@@ -391,9 +452,87 @@ fn compat() -> Result<String, String> {
                 Ok("#UD (Intel has no compatibility-mode SYSCALL)".into())
             }
             other => Err(format!(
-                "expected the CSTAR entry to kill the thread, but it {}",
+                "expected the CSTAR entry to kill the thread, but it {} (program_syscall_msrs \
+                 points CSTAR at KiSystemCallCompat)",
                 describe(&other)
             )),
         }
     }))
+}
+
+fn exit_rules() -> Result<String, String> {
+    use crate::rule_cases;
+    let cases = rule_cases::sysret_cases();
+    let wrong = rule_cases::wrong_exits(&cases, crate::student::student().lab2.choose_exit);
+    let n = rule_cases::judge("choose_exit (with sysret_safe)", cases.len(), wrong)?;
+    Ok(format!(
+        "{n} frames, each breaking one condition, judged right"
+    ))
+}
+
+fn scratch() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        // A value no RSP has, so that only this call's own store can pass.
+        let poison = 0xBAD0_0000_0000_0000 | c.cpu as u64;
+        // SAFETY: this CPU's own slot, between two threads.
+        unsafe { *c.user_rsp_scratch.get() = poison };
+        let r = syscall(c, P_SCRATCH, &[])?;
+        if r[0] != STATUS_SUCCESS as u64 {
+            // SAFETY: as above.
+            let slot = unsafe { *c.user_rsp_scratch.get() };
+            return Err(format!(
+                "NtTestScratch returned {}: this CPU's gs:[PERCPU_USER_RSP] slot holds {slot:#x}, \
+                 not the user RSP in the frame. KiSystemCall64 must park the user RSP in the \
+                 per-CPU slot: a shared global works until two CPUs enter at once",
+                status_name(r[0])
+            ));
+        }
+        Ok("the user RSP was parked in this CPU's own slot".into())
+    }))
+}
+
+const PATH: robust::Path = robust::Path {
+    id: PATH_SYSCALL,
+    stub: "KiSystemCall64",
+};
+
+fn single_step() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::single_step(c, &PATH)))
+}
+
+fn bad_stack() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::bad_stack(c, &PATH)))
+}
+
+fn selectors() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| robust::selectors(c, &PATH)))
+}
+
+fn bad_handles() -> Result<String, String> {
+    robust::bad_handles(crate::percpu::current(), &PATH)
+}
+
+fn bad_pointers() -> Result<String, String> {
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            let n = robust::pointer_classes(c, &PATH, &mut |what, ptr| {
+                let r = syscall(c, P_ARG_POINTER, &[ptr])?;
+                expect_status(
+                    &format!("NtTestEcho with its arguments at {what} ({ptr:#x})"),
+                    r[0],
+                    STATUS_ACCESS_VIOLATION,
+                )
+            })?;
+            Ok(format!("{n} bad pointers refused; no object leaked"))
+        }))
+    })
+}
+
+fn nmi() -> Result<String, String> {
+    crate::syscall::int2e::install();
+    robust::nmi(
+        (1 << PATH_INT2E) | (1 << PATH_SHARED) | (1 << PATH_SYSCALL),
+        "int 0x2e, SharedUserData's stub and syscall",
+        "KiSystemService, KiFastCallEntry or KiSystemCall64",
+    )
 }

@@ -19,7 +19,11 @@ pub mod lab1;
 pub mod lab2;
 #[cfg(target_os = "none")]
 pub mod lab3;
+#[cfg(target_os = "none")]
+pub mod nmi;
 pub mod plan;
+#[cfg(target_os = "none")]
+pub mod robust;
 #[cfg(target_os = "none")]
 pub mod user;
 

@@ -5,6 +5,10 @@ use crate::thread::{Fault, ThreadExit};
 use alloc::format;
 use alloc::string::String;
 use syslab_abi::layout;
+use syslab_abi::status::*;
+use syslab_abi::user_test::{
+    FLAGS_CHECK, P_FLAGS, P_GS_LOOP, P_KERNEL_FLAGS, P_NULL, PATH_SHARED, PATH_SYSCALL,
+};
 
 /// User RFLAGS: IF set (interrupts would be allowed), bit 1 always set.
 pub const USER_RFLAGS: u64 = crate::trap::rflags::IF | crate::trap::rflags::RESERVED1;
@@ -46,14 +50,30 @@ pub fn run_limited(
 }
 
 /// Runs user test `test` on `c` with `arg` and `input`; returns its report
-/// page if the thread exited normally, or why it did not.
+/// page if the thread exited normally, or why it did not (naming the entry
+/// stub of the path a path-generic test used).
 #[cfg(target_os = "none")]
 pub fn report_of(c: &PerCpu, test: u64, arg: u64, input: &[u64]) -> Result<[u64; 32], String> {
     match run_with_input(c, test, arg, input) {
         ThreadExit::Exited(syslab_abi::user_test::EXIT_OK_STATUS) => {
             Ok(crate::process::report(c.cpu).words)
         }
+        other if (P_NULL..=P_GS_LOOP).contains(&test) => Err(format!(
+            "the user thread, calling through {}, {}",
+            stub_of_path(arg),
+            describe(&other)
+        )),
         other => Err(format!("the user thread {}", describe(&other))),
+    }
+}
+
+/// The student's entry stub behind path `path` (`PATH_*`) in this boot.
+pub fn stub_of_path(path: u64) -> &'static str {
+    use crate::shared_user_data::{StubKind, chosen};
+    match (path, chosen()) {
+        (PATH_SYSCALL, _) | (PATH_SHARED, Some(StubKind::Syscall)) => "KiSystemCall64",
+        (PATH_SHARED, Some(StubKind::Sysenter)) => "KiFastCallEntry",
+        _ => "KiSystemService",
     }
 }
 
@@ -86,7 +106,102 @@ pub fn describe_fault(f: &Fault) -> String {
     if f.vector == 14 {
         s += &format!(", CR2 {:#x}", f.cr2);
     }
+    if f.vector == 1 && f.rflags & crate::trap::rflags::TF != 0 {
+        s += &format!(
+            ", single-stepped (RFLAGS {:#x} has TF): unless the thread set TF itself, the \
+             exit that returned it to ring 3 gave it wrong RFLAGS",
+            f.rflags
+        );
+    }
+    if let Some(stub) = returned_from(f.rip) {
+        s += &format!(
+            ", on the first instruction after a return from the kernel: check the RIP, RSP and \
+             RFLAGS that {stub} sent the thread back with"
+        );
+    }
+    let entry_marker = f.vector >= crate::trap::ENTRY_SYSENTER;
+    if f.cs & !3 == (crate::gdt::USER_CS32 & !3) as u64 && !entry_marker {
+        s += &format!(
+            ", in 32-bit compatibility mode (CS {:#x}): a 32-bit sysexit or sysret returned \
+             it to the 32-bit user code (SYSENTER_CS + 16, STAR[63:48]); 64-bit code needs \
+             sysexitq in KiFastCallEntry and sysretq in KiSystemCall64",
+            f.cs
+        );
+    }
     s
+}
+
+/// The entry stub whose return lands at `rip`, if the user code just before
+/// it is an entry instruction: `int 0x2e`, `sysenter` (SharedUserData's
+/// stub, where SYSEXIT returns) or `syscall`.
+pub fn returned_from(rip: u64) -> Option<&'static str> {
+    let mut before = [0u8; 2];
+    crate::usercopy::copy_from_user(&mut before, rip.checked_sub(2)?).ok()?;
+    match before {
+        [0xCD, 0x2E] => Some("KiSystemService"),
+        [0x0F, 0x34] => Some("KiFastCallEntry"),
+        [0x0F, 0x05] => Some("KiSystemCall64"),
+        _ => None,
+    }
+}
+
+/// Why the last SYSENTER or SYSCALL frame that CPU `c` sent back through
+/// `iretq` could not take its fast exit, by the book's rules; or that every
+/// rule held, so the student's check refused a frame it should accept.
+pub fn why_fallback(c: &PerCpu) -> String {
+    use crate::gdt::{USER_CS, USER_DS, USER_SS};
+    use crate::syscall::exit::is_user_address;
+    use crate::trap::rflags::{IF, RF, TF};
+    // SAFETY: the CPU is between threads; nothing writes its copy now.
+    let f = unsafe { *c.last_fallback.get() };
+    let (rule, stub, reasons): (&str, &str, alloc::vec::Vec<&str>) = match f.entry {
+        crate::trap::ENTRY_SYSENTER => (
+            "sysexit_safe",
+            "KiFastCallEntry",
+            [
+                (!is_user_address(f.rip), "RIP is not a user address"),
+                (!is_user_address(f.rsp), "RSP is not a user address"),
+                (f.cs != USER_CS as u64, "CS is not USER_CS"),
+                (f.ss != USER_SS as u64, "SS is not USER_SS"),
+                (f.rflags & TF != 0, "TF is set"),
+                (f.rflags & IF == 0, "IF is clear"),
+            ]
+            .into_iter()
+            .filter_map(|(bad, why)| bad.then_some(why))
+            .collect(),
+        ),
+        crate::trap::ENTRY_SYSCALL => (
+            "sysret_safe",
+            "KiSystemCall64",
+            [
+                (f.rcx != f.rip, "RCX != RIP"),
+                (f.r11 != f.rflags, "R11 != RFLAGS"),
+                (!is_user_address(f.rip), "RIP is not a user address"),
+                (f.rflags & (TF | RF) != 0, "TF or RF is set"),
+                (f.cs != USER_CS as u64, "CS is not USER_CS"),
+                (f.ss != USER_DS as u64, "SS is not USER_DS"),
+            ]
+            .into_iter()
+            .filter_map(|(bad, why)| bad.then_some(why))
+            .collect(),
+        ),
+        _ => return String::new(),
+    };
+    let frame = format!(
+        "rip {:#x} rsp {:#x} cs {:#x} ss {:#x} rflags {:#x} rcx {:#x} r11 {:#x}",
+        f.rip, f.rsp, f.cs, f.ss, f.rflags, f.rcx, f.r11
+    );
+    if reasons.is_empty() {
+        format!(
+            "; the last frame sent to iretq ({frame}) meets every condition of {rule}: \
+             {rule} or choose_exit refused a frame that may take the fast exit"
+        )
+    } else {
+        format!(
+            "; the last frame sent to iretq ({frame}), as {stub} built it, fails {rule} because {}",
+            reasons.join(", ")
+        )
+    }
 }
 
 /// Collects one result per CPU from a closure run on all CPUs at once.
@@ -121,4 +236,93 @@ pub fn all_cpus(results: alloc::vec::Vec<(u32, Result<String, String>)>) -> Resu
     } else {
         Err(bad.join("; "))
     }
+}
+
+/// An NTSTATUS for a message: `0xc0000005 (STATUS_ACCESS_VIOLATION)`.
+pub fn status_name(s: u64) -> String {
+    let name = match s as u32 {
+        STATUS_SUCCESS => "STATUS_SUCCESS",
+        STATUS_ACCESS_VIOLATION => "STATUS_ACCESS_VIOLATION",
+        STATUS_INVALID_HANDLE => "STATUS_INVALID_HANDLE",
+        STATUS_INVALID_PARAMETER => "STATUS_INVALID_PARAMETER",
+        STATUS_INVALID_SYSTEM_SERVICE => "STATUS_INVALID_SYSTEM_SERVICE",
+        STATUS_INSUFFICIENT_RESOURCES => "STATUS_INSUFFICIENT_RESOURCES",
+        _ => "",
+    };
+    if s >> 32 != 0 || name.is_empty() {
+        format!("{s:#x}")
+    } else {
+        format!("{s:#x} ({name})")
+    }
+}
+
+pub fn expect_status(what: &str, got: u64, want: NtStatus) -> Result<(), String> {
+    if got == want as u64 {
+        return Ok(());
+    }
+    // What an unexpected status usually means in these labs.
+    let hint = match got as u32 {
+        STATUS_INVALID_PARAMETER => {
+            " (the service got the wrong arguments: dispatch_system_service copies arg_count \
+             of them from [RDX])"
+        }
+        STATUS_INVALID_SYSTEM_SERVICE => " (dispatch_system_service misread the number in EAX)",
+        STATUS_ACCESS_VIOLATION => {
+            " (a copy from or to user memory failed: dispatch_system_service's copy of the \
+             arguments, or the service's own)"
+        }
+        _ => "",
+    };
+    Err(format!(
+        "{what}: expected RAX = {}, got {}{hint}",
+        status_name(want as u64),
+        status_name(got)
+    ))
+}
+
+/// NtTestKernelFlags through `path` with `set` also set in the user's
+/// RFLAGS: the RFLAGS the service ran with and those saved in the frame,
+/// once the status and the check word say the copy can be trusted.
+#[cfg(target_os = "none")]
+pub fn kernel_flags(c: &PerCpu, path: u64, set: u64) -> Result<(u64, u64), String> {
+    let r = report_of(c, P_KERNEL_FLAGS, path, &[set])?;
+    let df = "with DF set in the kernel every rep movsb runs backwards";
+    expect_status(
+        &format!(
+            "NtTestKernelFlags with RFLAGS {set:#x} set ({df}: does {} clear DF?)",
+            stub_of_path(path)
+        ),
+        r[0],
+        STATUS_SUCCESS,
+    )?;
+    if r[1] ^ r[2] ^ FLAGS_CHECK != r[3] {
+        return Err(format!(
+            "NtTestKernelFlags's copy to user memory arrived corrupted ({:#x}, {:#x}, {:#x}): \
+             {df} ({})",
+            r[1],
+            r[2],
+            r[3],
+            stub_of_path(path)
+        ));
+    }
+    Ok((r[1], r[2]))
+}
+
+/// A null call through `path` with `set` in RFLAGS: Err unless it succeeded
+/// and the user had the flags back after it; `exit` names the stub's return.
+#[cfg(target_os = "none")]
+pub fn flags_come_back(c: &PerCpu, path: u64, set: u64, exit: &str) -> Result<u64, String> {
+    let r = report_of(c, P_FLAGS, path, &[set])?;
+    expect_status(
+        &format!("NtNull with RFLAGS {set:#x} set"),
+        r[0],
+        STATUS_SUCCESS,
+    )?;
+    if r[1] & set != set {
+        return Err(format!(
+            "RFLAGS after the call is {:#x}: the user's {set:#x} were not restored ({exit})",
+            r[1]
+        ));
+    }
+    Ok(r[1])
 }

@@ -13,13 +13,7 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
     let r = &mut report(cpu).words;
     match test {
         INT2E_STATUS => r[0] = call(nt::ZwTestStatus, &[arg]),
-        INT2E_NUMBER => r[0] = raw_int2e(arg, 0),
-        INT2E_ARGPTR => r[0] = raw_int2e(NT_TEST_ECHO as u64, arg),
-        INT2E_CLOSE_LIST => {
-            for i in 1..=r[0] as usize {
-                r[i] = call(nt::ZwClose, &[r[i]]);
-            }
-        }
+        INT2E_NUMBER => r[0] = raw_int2e(arg),
         INT2E_FILL_TABLE => {
             // SAFETY: only the CPU running this test touches HANDLES.
             let handles = unsafe { &mut *core::ptr::addr_of_mut!(HANDLES) };
@@ -56,22 +50,17 @@ pub fn run(test: u64, cpu: u64, arg: u64) -> u64 {
             call(nt::ZwTerminateThread, &[NT_CURRENT_THREAD, arg]);
             return 0xBAD_0000_0001; // NtTerminateThread returned
         }
-        INT2E_BAD_OUT_PTR => r[0] = call(nt::ZwCreateMutant, &[arg, MUTANT_ALL_ACCESS, 0, 0]),
         _ => return 0xBAD_7E57,
     }
     EXIT_OK_STATUS
 }
 
 /// `int 0x2e` with EAX = `number` (RAX = `number`, upper bits included)
-/// and RDX = `args` (or a valid stack pointer when 0). Returns RAX.
-fn raw_int2e(number: u64, args: u64) -> u64 {
+/// and RDX pointing at eight zero arguments. Returns RAX.
+fn raw_int2e(number: u64) -> u64 {
     let rax: u64;
     let stack = [0u64; 8];
-    let rdx = if args == 0 {
-        stack.as_ptr() as u64
-    } else {
-        args
-    };
+    let rdx = stack.as_ptr() as u64;
     // SAFETY: the kernel validates everything; only RAX changes.
     unsafe { core::arch::asm!("int 0x2e", inout("rax") number => rax, in("rdx") rdx) };
     rax

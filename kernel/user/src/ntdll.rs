@@ -29,6 +29,8 @@ pub struct Table {
     pub check_frame: Stub,
     pub kernel_flags: Stub,
     pub kernel_fault: Stub,
+    pub check_gs: Stub,
+    pub scratch: Stub,
 }
 
 /// Generates a module of stubs with the given body (`{n}` is the number).
@@ -57,6 +59,8 @@ macro_rules! stub_family {
             one!(ZwTestKernelFault, NT_TEST_KERNEL_FAULT);
             one!(ZwTestStatus, NT_TEST_STATUS);
             one!(ZwTerminateThread, NT_TERMINATE_THREAD);
+            one!(ZwTestCheckGs, NT_TEST_CHECK_GS);
+            one!(ZwTestScratch, NT_TEST_SCRATCH);
 
             /// This family's stubs.
             pub const TABLE: super::Table = super::Table {
@@ -69,6 +73,8 @@ macro_rules! stub_family {
                 check_frame: ZwTestCheckFrame,
                 kernel_flags: ZwTestKernelFlags,
                 kernel_fault: ZwTestKernelFault,
+                check_gs: ZwTestCheckGs,
+                scratch: ZwTestScratch,
             };
         }
     };

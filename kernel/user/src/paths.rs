@@ -10,7 +10,14 @@ use syslab_abi::user_test::*;
 
 pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
     let r = &mut report(cpu).words;
-    let input = [r[0], r[1]];
+    let input = [r[0], r[1], r[2], r[3]];
+    if test == P_CLOSE_LIST {
+        // Its inputs fill the page: statuses replace handles in place.
+        for i in 1..=(r[0] as usize).min(r.len() - 1) {
+            r[i] = call(ntdll::table(path).close, &[r[i]]);
+        }
+        return EXIT_OK_STATUS;
+    }
     r.fill(0);
     let t = ntdll::table(path);
     match test {
@@ -74,11 +81,10 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
             r[1] = after;
         }
         P_KERNEL_FLAGS => {
-            let mut out = [0u64; 2];
+            let mut out = [0u64; 3];
             let (status, _) = with_flags(input[0], t.kernel_flags, out.as_mut_ptr() as u64);
             r[0] = status;
-            r[1] = out[0];
-            r[2] = out[1];
+            r[1..4].copy_from_slice(&out);
         }
         P_KERNEL_FAULT => r[0] = call(t.kernel_fault, &[]),
         P_FAULT_AFTER => {
@@ -112,6 +118,65 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
             r[0] = 1; // came back
         }
         SINGLE_STEP_SYSENTER => single_step_sysenter(r),
+        P_ARG_POINTER => r[0] = raw_entry(entry_of(path), NT_TEST_ECHO, input[0]),
+        P_OUT_POINTER => r[0] = call(t.create_mutant, &[input[0], MUTANT_ALL_ACCESS, 0, 0]),
+        P_BAD_STACK => r[0] = with_stack(entry_of(path), input[0]),
+        P_SINGLE_STEP => single_step(entry_of(path), r),
+        P_SELECTORS => selectors(t.null, &input, r),
+        P_STALE_HANDLE => {
+            let (mut h1, mut h2) = (0u64, 0u64);
+            r[6] = call(
+                t.create_mutant,
+                &[&mut h1 as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, 0],
+            );
+            r[0] = call(t.close, &[h1]);
+            r[7] = call(
+                t.create_mutant,
+                &[&mut h2 as *mut u64 as u64, MUTANT_ALL_ACCESS, 0, 0],
+            );
+            r[1] = call(t.close, &[h1]); // stale: the slot may hold h2 now
+            r[2] = call(t.close, &[h2]);
+            r[3] = call(t.close, &[h2]); // double close
+            r[4] = h1;
+            r[5] = h2;
+        }
+        SINGLE_STEP_TERMINATE => single_step_terminate(input[0]),
+        COMPAT_SYSENTER => {
+            // SAFETY: the thread should be killed by the kernel's SYSENTER rule.
+            unsafe {
+                core::arch::asm!(
+                    "lea rax, [rip + 2f]",
+                    "push {cs32}",
+                    "push rax",
+                    "retfq", // into compatibility mode: this code is below 4 GiB
+                    ".code32",
+                    "2: mov edx, esp", // XP's SystemCallStub, as a 32-bit program runs it
+                    "mov eax, {null}",
+                    "sysenter",
+                    "ud2",
+                    ".code64",
+                    cs32 = const 0x1B, // USER_CS32
+                    null = const NT_NULL,
+                    out("rax") _, out("rcx") _, out("rdx") _,
+                )
+            };
+            return 0xBAD_0000_0005;
+        }
+        P_SCRATCH => r[0] = call(t.scratch, &[]),
+        P_GS_LOOP => {
+            r[2] = u64::MAX;
+            let paths = [PATH_INT2E, PATH_SHARED, PATH_SYSCALL];
+            for i in 0..input[0] {
+                for &p in paths.iter().filter(|&&p| input[1] & (1 << p) != 0) {
+                    let status = call(ntdll::table(p).check_gs, &[]);
+                    if status != 0 && r[2] == u64::MAX {
+                        r[1] = status;
+                        r[2] = i;
+                    }
+                }
+                r[0] = i + 1;
+            }
+        }
         COMPAT_SYSCALL => {
             // SAFETY: the thread should end in the kernel's CSTAR entry.
             unsafe {
@@ -133,6 +198,157 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
         _ => return 0xBAD_7E57,
     }
     EXIT_OK_STATUS
+}
+
+/// The instruction a path enters the kernel with. SharedUserData's stub
+/// is one of the three; its bytes say which.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Int2e,
+    Sysenter,
+    Syscall,
+}
+
+fn entry_of(path: u64) -> Entry {
+    match path {
+        PATH_INT2E => Entry::Int2e,
+        PATH_SYSCALL => Entry::Syscall,
+        _ => {
+            // SAFETY: SharedUserData is mapped readable in every thread.
+            let stub = unsafe { core::ptr::read_volatile(0x7FFE_0300 as *const [u8; 8]) };
+            if stub[3..5] == [0x0F, 0x34] {
+                Entry::Sysenter // mov rdx, rsp; sysenter
+            } else if stub[5..7] == [0x0F, 0x05] {
+                Entry::Syscall // lea rdx, [rsp + 16]; syscall
+            } else {
+                Entry::Int2e
+            }
+        }
+    }
+}
+
+/// The entry instruction itself, with EAX = `number` and RDX = `rdx`;
+/// returns RAX. A raw `sysenter` returns, if at all, through SharedUserData's
+/// `ret` on the stack RDX names, so it only comes back for a real stack.
+fn raw_entry(entry: Entry, number: u32, rdx: u64) -> u64 {
+    let rax: u64;
+    // SAFETY: the kernel validates everything; the clobbers are declared.
+    unsafe {
+        match entry {
+            Entry::Int2e => {
+                core::arch::asm!("int 0x2e", inout("rax") number as u64 => rax, in("rdx") rdx)
+            }
+            Entry::Syscall => core::arch::asm!("syscall", inout("rax") number as u64 => rax,
+                inout("rdx") rdx => _, out("rcx") _, out("r11") _),
+            Entry::Sysenter => core::arch::asm!("sysenter", inout("rax") number as u64 => rax,
+                inout("rdx") rdx => _, out("rcx") _),
+        }
+    }
+    rax
+}
+
+/// NtNull with RSP = `rsp` around the entry instruction; returns RAX. The
+/// kernel never needs the user's stack for `int 0x2e` or `syscall`, so it
+/// must not touch it; a `sysenter` returns on that stack and cannot come back.
+fn with_stack(entry: Entry, rsp: u64) -> u64 {
+    let rax: u64;
+    // SAFETY: nothing uses the stack while RSP is the bad value; R12 keeps
+    // the real one.
+    unsafe {
+        match entry {
+            Entry::Int2e => {
+                core::arch::asm!("mov r12, rsp", "mov rsp, {bad}", "int 0x2e", "mov rsp, r12",
+                bad = in(reg) rsp, inout("rax") NT_NULL as u64 => rax, out("r12") _)
+            }
+            Entry::Syscall => {
+                core::arch::asm!("mov r12, rsp", "mov rsp, {bad}", "syscall", "mov rsp, r12",
+                bad = in(reg) rsp, inout("rax") NT_NULL as u64 => rax, out("r12") _, out("rcx") _, out("r11") _)
+            }
+            Entry::Sysenter => {
+                core::arch::asm!("mov r12, rsp", "mov rsp, {bad}", "mov rdx, rsp", "sysenter", "mov rsp, r12",
+                bad = in(reg) rsp, inout("rax") NT_NULL as u64 => rax, out("r12") _, out("rcx") _, out("rdx") _)
+            }
+        }
+    }
+    rax
+}
+
+/// TF set by the `popfq` right before the entry instruction (a `popfq`
+/// that sets TF is not itself trapped, so the entry is the first
+/// instruction stepped). The kernel must come back with TF set, and the
+/// trap then lands after the first instruction past the return, which
+/// stores the status: word 0 = status, word 1 = where the trap belongs.
+fn single_step(entry: Entry, r: &mut [u64; 32]) {
+    let out = r.as_mut_ptr();
+    // SAFETY: the thread is expected to die of the single-step trap.
+    unsafe {
+        match entry {
+            Entry::Syscall => core::arch::asm!(
+                "lea rcx, [rip + 3f]", "mov [{out} + 8], rcx",
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq",
+                "syscall",
+                "mov [{out}], rax",
+                "3: jmp 3b",
+                out = in(reg) out, in("eax") NT_NULL, in("rdx") 0,
+                options(noreturn)),
+            _ => core::arch::asm!(
+                "lea rcx, [rip + 3f]", "mov [{out} + 8], rcx",
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq",
+                "int 0x2e",
+                "mov [{out}], rax",
+                "3: jmp 3b",
+                out = in(reg) out, in("eax") NT_NULL, in("rdx") 0,
+                options(noreturn)),
+        }
+    }
+}
+
+/// NtNull through `stub` with DS, ES, FS and GS loaded from `sel`; writes
+/// [status, ds, es, fs, gs] as they were after the call.
+fn selectors(stub: ntdll::Stub, sel: &[u64; 4], r: &mut [u64; 32]) {
+    let after = [0u64; 4];
+    let status: u64;
+    // SAFETY: the user program uses none of these segments: in 64-bit mode
+    // DS and ES have no effect, and it keeps no data behind FS or GS.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {a:x}", "mov es, {b:x}", "mov fs, {c:x}", "mov gs, {d:x}",
+            "call {stub}",
+            "mov {a:x}, ds", "mov [{after}], {a}",
+            "mov {a:x}, es", "mov [{after} + 8], {a}",
+            "mov {a:x}, fs", "mov [{after} + 16], {a}",
+            "mov {a:x}, gs", "mov [{after} + 24], {a}",
+            a = inout(reg) sel[0] => _, b = in(reg) sel[1], c = in(reg) sel[2], d = in(reg) sel[3],
+            stub = in(reg) stub, after = in(reg) after.as_ptr(),
+            out("rax") status, out("rcx") _, out("rdx") _, out("r11") _,
+        );
+    }
+    r[0] = status;
+    r[1..5].copy_from_slice(&after);
+}
+
+/// NtTerminateThread(NtCurrentThread(), status) by a raw `sysenter` with TF
+/// set: the thread single-steps into the kernel and ends inside the call.
+fn single_step_terminate(status: u64) {
+    // SAFETY: the thread ends in the kernel; the `ud2` says if it did not.
+    unsafe {
+        core::arch::asm!(
+            "sub rsp, 32",
+            "mov [rsp + 16], {thread}", // the arguments start 16 bytes above RDX
+            "mov [rsp + 24], {status}",
+            "mov eax, {terminate}",
+            "mov rdx, rsp",
+            "pushfq",
+            "or qword ptr [rsp], 0x100",
+            "popfq",
+            "sysenter",
+            "ud2",
+            thread = in(reg) NT_CURRENT_THREAD,
+            status = in(reg) status,
+            terminate = const NT_TERMINATE_THREAD,
+            options(noreturn),
+        );
+    }
 }
 
 /// Registers around a null call through `stub`, in the report order of

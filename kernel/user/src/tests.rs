@@ -32,6 +32,21 @@ pub extern "C" fn user_main(test: u64, cpu: u64, arg: u64) -> u64 {
             unsafe { core::arch::asm!("int 0x2d") };
             EXIT_OK_STATUS
         }
+        DESCRIPTOR_TABLES => {
+            // sgdt/sidt store a 2-byte limit and an 8-byte base.
+            let (mut gdt, mut idt) = ([0u8; 10], [0u8; 10]);
+            // SAFETY: with CR4.UMIP both raise #GP, which the kernel reports.
+            unsafe {
+                core::arch::asm!("sgdt [{}]", "sidt [{}]", in(reg) gdt.as_mut_ptr(), in(reg) idt.as_mut_ptr())
+            };
+            let r = report(cpu);
+            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            r.words[0] = word(&gdt[2..10]);
+            r.words[1] = word(&idt[2..10]);
+            r.words[2] = u16::from_le_bytes([gdt[0], gdt[1]]) as u64;
+            r.words[3] = u16::from_le_bytes([idt[0], idt[1]]) as u64;
+            EXIT_OK_STATUS
+        }
         WHOAMI => {
             let (cs, rsp): (u64, u64);
             // SAFETY: reads registers only.
@@ -55,10 +70,10 @@ pub extern "C" fn user_main(test: u64, cpu: u64, arg: u64) -> u64 {
             unsafe { core::arch::asm!("mov rcx, rsp", "sysenter", out("rcx") _, out("rdx") _) };
             0xBAD_5E7E
         }
-        t if (INT2E_STATUS..=INT2E_BAD_OUT_PTR).contains(&t) => crate::lab1::run(t, cpu, arg),
+        t if (INT2E_STATUS..=INT2E_TERMINATE).contains(&t) => crate::lab1::run(t, cpu, arg),
         BENCH => crate::bench::run(cpu, arg),
         syslab_abi::fuzz::FUZZ_TEST => crate::fuzz::run(cpu),
-        t if (P_NULL..=COMPAT_SYSCALL).contains(&t) => crate::paths::run(t, cpu, arg),
+        t if (P_NULL..=P_GS_LOOP).contains(&t) => crate::paths::run(t, cpu, arg),
         SPIN => loop {
             core::hint::spin_loop();
         },
