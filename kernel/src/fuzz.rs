@@ -428,6 +428,7 @@ mod tests {
             rip: 0x7ffe_0305,
             cs: 0x2b,
             rsp: 0,
+            rflags: 0x202,
             cr2: 0,
         };
         assert_eq!(
