@@ -56,6 +56,7 @@ pub fn run(g: Grade) -> Result<u8> {
     }
     let total = score::total(&labs);
     report::write_total(&mut out, &total, &styles).context("cannot write the report")?;
+    report::write_first(&mut out, &labs, &styles).context("cannot write the report")?;
 
     if let Some(path) = &g.json {
         gradescope::write(path, &labs)?;

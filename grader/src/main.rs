@@ -10,7 +10,8 @@
 //! - protocol: serial lines -> events, filtered by the boot's nonce
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
-//! - score, report, gradescope: points, the terminal report, results.json
+//! - score, report, reasons, gradescope: points, the terminal report (failures
+//!   that share a reason grouped), results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
 //! - grade, demo, gdb, bench: the four commands
@@ -31,6 +32,7 @@ mod preflight;
 mod profile;
 mod protocol;
 mod qemu;
+mod reasons;
 mod report;
 mod runner;
 mod score;
