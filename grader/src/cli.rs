@@ -5,6 +5,7 @@
 //!              [--smp N] [--timeout S] [--json FILE] [-v]
 //! cargo grader demo [--solutions] [--cpu ...] [--smp N]
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
+//! cargo grader doctor
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
 //!              [--iterations N] [--batches B] [--timeout S]
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
@@ -28,6 +29,7 @@ use crate::profile::{Accel, Machine, Profile};
                   cargo grader lab1 --cpu amd  grade lab1 on an AMD-vendor CPU\n  \
                   cargo grader demo            boot the demo with the serial port on this terminal\n  \
                   cargo grader gdb lab2        boot lab2 paused and print the gdb command that attaches\n  \
+                  cargo grader doctor          check QEMU, the Rust target, gdb, mdbook and KVM\n  \
                   cargo grader bench --solutions --cpu amd --svg bench.svg\n  \
                   \x20                            time int 2e, SYSENTER and SYSCALL on 1 and 2 CPUs",
     args_conflicts_with_subcommands = true
@@ -47,6 +49,8 @@ enum Command {
     Gdb(GdbArgs),
     /// Time each system-call path (int 2e, SYSENTER, SYSCALL) on 1 and 2 CPUs (lab=bench)
     Bench(BenchArgs),
+    /// Check QEMU (and which one runs), the Rust target, gdb, mdbook, KVM and the terminal; say how to install what is missing
+    Doctor,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +206,7 @@ pub enum Mode {
     Demo(Target),
     Gdb(Target, Lab),
     Bench(Bench),
+    Doctor,
 }
 
 impl MachineArgs {
@@ -231,6 +236,7 @@ impl TryFrom<Cli> for Mode {
             // demo and gdb are interactive: always TCG, which can run ring 3 here.
             Some(Command::Demo(machine)) => Mode::Demo(machine.into_target(Accel::Tcg)),
             Some(Command::Gdb(args)) => Mode::Gdb(args.machine.into_target(Accel::Tcg), args.lab),
+            Some(Command::Doctor) => Mode::Doctor,
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
                     let message = format!(
@@ -368,6 +374,8 @@ mod tests {
             panic!()
         };
         assert_eq!((lab, t.variant), (Lab::Lab2, Variant::Solutions));
+        assert_eq!(mode(&["doctor"]).unwrap(), Mode::Doctor);
+        assert!(mode(&["doctor", "lab1"]).is_err());
     }
 
     fn bench(args: &[&str]) -> Bench {

@@ -24,6 +24,38 @@ pub fn breakpoint(lab: Lab) -> &'static str {
     }
 }
 
+/// The names gdb goes by: the host's own, Homebrew's cross gdb for x86-64
+/// (the one that runs on Apple Silicon), and Debian's multi-architecture one.
+pub const GDB_NAMES: [&str; 3] = ["gdb", "x86_64-elf-gdb", "gdb-multiarch"];
+
+/// An installed gdb that debugs x86-64.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundGdb {
+    pub name: &'static str,
+    /// The first line of `--version`.
+    pub version: String,
+}
+
+/// The first of [`GDB_NAMES`] that is installed and knows x86-64.
+pub fn find_gdb() -> Option<FoundGdb> {
+    GDB_NAMES.iter().find_map(|&name| {
+        let knows_x86_64 = Command::new(name)
+            .args(["-batch", "-nx", "-ex", "set architecture i386:x86-64"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?
+            .status
+            .success();
+        let version = Command::new(name).arg("--version").output().ok()?;
+        let version = String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .next()
+            .unwrap_or(name)
+            .to_owned();
+        knows_x86_64.then_some(FoundGdb { name, version })
+    })
+}
+
 /// A TCP port that is free now: bind port 0 and let the OS choose.
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0))

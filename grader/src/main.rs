@@ -2,7 +2,7 @@
 //! reads the results the kernel prints on its serial port, and reports
 //! them (PROTOCOL.md is the interface between the two).
 //!
-//! parse (cli) -> run (grade | demo | gdb | bench) -> report, by module:
+//! parse (cli) -> run (grade | demo | gdb | bench | doctor) -> report, by module:
 //! - cli: the command line, into a `Mode`
 //! - preflight: QEMU and the Rust target are there, or how to install them
 //! - builder: `cargo build` of the user program and the kernel, with a spinner
@@ -14,7 +14,8 @@
 //!   that share a reason grouped), results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
-//! - grade, demo, gdb, bench: the four commands
+//! - doctor/: the tools the course needs, and how to install what is missing
+//! - grade, demo, gdb, bench, doctor: the five commands
 
 mod bench;
 mod builder;
@@ -22,6 +23,7 @@ mod cli;
 mod cmdline;
 mod demo;
 mod diagnose;
+mod doctor;
 mod exit;
 mod gdb;
 mod grade;
@@ -53,6 +55,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Demo(target) => demo::run(target),
         Mode::Gdb(target, lab) => gdb::run(target, lab),
         Mode::Bench(b) => bench::run(b),
+        Mode::Doctor => doctor::run(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

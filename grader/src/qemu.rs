@@ -12,8 +12,41 @@ use wait_timeout::ChildExt;
 
 use crate::profile::Machine;
 
-/// The emulator binary.
+/// The emulator, found on PATH unless `SYSLAB_QEMU` names another.
 pub const QEMU: &str = "qemu-system-x86_64";
+/// The environment variable that picks the QEMU binary to run, e.g.
+/// `SYSLAB_QEMU=/opt/qemu-10/bin/qemu-system-x86_64` (CI grades on two versions).
+pub const QEMU_ENV: &str = "SYSLAB_QEMU";
+
+/// The QEMU binary every boot runs: `$SYSLAB_QEMU`, or `qemu-system-x86_64`.
+pub fn binary() -> OsString {
+    match std::env::var_os(QEMU_ENV) {
+        Some(path) if !path.is_empty() => path,
+        _ => QEMU.into(),
+    }
+}
+
+/// The binary, for messages: `qemu-system-x86_64` or `SYSLAB_QEMU=PATH`.
+pub fn binary_shown() -> String {
+    let bin = binary();
+    if bin == QEMU {
+        QEMU.to_owned()
+    } else {
+        format!("{} (from {QEMU_ENV})", bin.to_string_lossy())
+    }
+}
+
+/// Why QEMU could not start, with what to do.
+fn cannot_start() -> String {
+    if binary() == QEMU {
+        format!("cannot start {QEMU}; is it installed and on PATH? (`cargo grader doctor` checks)")
+    } else {
+        format!(
+            "cannot start {}; check the path in {QEMU_ENV}",
+            binary().to_string_lossy()
+        )
+    }
+}
 
 /// The kernel wrote 16 to isa-debug-exit: the run ended normally.
 pub const EXIT_DONE: i32 = 33;
@@ -93,7 +126,7 @@ impl BootSpec<'_> {
 
 /// The command as a user could paste it into a POSIX shell.
 pub fn display_command(args: &[OsString]) -> String {
-    std::iter::once(QEMU.to_owned())
+    std::iter::once(shell_quote(&binary().to_string_lossy()))
         .chain(args.iter().map(|arg| shell_quote(&arg.to_string_lossy())))
         .collect::<Vec<_>>()
         .join(" ")
@@ -130,13 +163,13 @@ pub struct Finished {
 }
 
 fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
-    Command::new(QEMU)
+    Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))
+        .with_context(cannot_start)
 }
 
 fn ending_of(status: ExitStatus) -> Ending {
@@ -188,10 +221,10 @@ pub fn run_captured(
 
 /// Runs QEMU in the foreground with the terminal (demo, gdb).
 pub fn run_interactive(args: &[OsString]) -> Result<Ending> {
-    let status = Command::new(QEMU)
+    let status = Command::new(binary())
         .args(args)
         .status()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))?;
+        .with_context(cannot_start)?;
     Ok(ending_of(status))
 }
 
@@ -200,13 +233,13 @@ pub fn run_interactive(args: &[OsString]) -> Result<Ending> {
 /// kept; stdin is closed and stderr stays on the terminal. Returns how QEMU
 /// ended and every byte of the serial port (demo).
 pub fn run_echoed(args: &[OsString], echo: &mut dyn Write) -> Result<(Ending, Vec<u8>)> {
-    let mut child = Command::new(QEMU)
+    let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))?;
+        .with_context(cannot_start)?;
     let mut serial = Vec::new();
     if let Some(mut out) = child.stdout.take() {
         let mut chunk = [0u8; 4096];
@@ -253,8 +286,12 @@ mod tests {
             smp: 2,
         };
         let args = spec(&machine, Path::new("/t/q.log")).args();
+        // The first word is the binary, which SYSLAB_QEMU may change.
+        let line = display_command(&args);
+        let (program, args) = line.split_once(' ').unwrap();
+        assert_eq!(program, shell_quote(&binary().to_string_lossy()));
         assert_eq!(
-            display_command(&args),
+            format!("qemu-system-x86_64 {args}"),
             "qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64,vendor=GenuineIntel -smp 2 \
              -m 256M -kernel /t/kernel -initrd /t/user \
              -append 'nonce=0123456789abcdef lab=lab1 tests=all profile=intel accel=tcg' \

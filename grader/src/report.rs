@@ -22,11 +22,11 @@ use crate::score::{LabScore, Status, TestScore, Total};
 
 /// Colours, or none when the output is not a terminal.
 pub struct Styles {
-    header: Style,
-    pass: Style,
-    fail: Style,
-    note: Style,
-    score: Style,
+    pub header: Style,
+    pub pass: Style,
+    pub fail: Style,
+    pub note: Style,
+    pub score: Style,
 }
 
 impl Styles {
