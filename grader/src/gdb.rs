@@ -63,12 +63,24 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-pub fn script(kernel: &Path, port: u16, lab: Lab) -> String {
+pub fn script(kernel: &Path, user: &Path, port: u16, lab: Lab) -> String {
     let symbol = breakpoint(lab);
     format!(
         "# Written by `cargo grader gdb {lab}`; QEMU waits, paused, on port {port}.\n\
+         # Intel syntax, as in the book, the SDM and the article.\n\
+         set disassembly-flavor intel\n\
+         set print asm-demangle on\n\
          file {kernel}\n\
+         # The user program's symbols too, so that ring-3 addresses have names\n\
+         # (ZwNull, ntdll::call): it is linked at its own fixed addresses.\n\
+         set confirm off\n\
+         add-symbol-file {user}\n\
+         set confirm on\n\
          target remote localhost:{port}\n\
+         # Each CPU is a gdb thread. Keep the others stopped while you step: else\n\
+         # `stepi` lets them run too, and when another CPU reaches the breakpoint\n\
+         # gdb switches to it. `continue` still runs them all.\n\
+         set scheduler-locking step\n\
          # A hardware breakpoint, not `break`: gdb attaches before the guest has\n\
          # run, and a software breakpoint is an int3 byte written into guest\n\
          # memory, which the loader overwrites when it copies the kernel in (and\n\
@@ -78,6 +90,7 @@ pub fn script(kernel: &Path, port: u16, lab: Lab) -> String {
          hbreak {symbol}\n\
          # Type `continue` (or `c`) to run to {symbol}.\n",
         kernel = kernel.display(),
+        user = user.display(),
     )
 }
 
@@ -91,8 +104,11 @@ pub fn run(target: Target, lab: Lab) -> Result<u8> {
     let dir = ws.gdb_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let script_path = dir.join(format!("{lab}.gdb"));
-    std::fs::write(&script_path, script(&images.kernel, port, lab))
-        .with_context(|| format!("cannot write {}", script_path.display()))?;
+    std::fs::write(
+        &script_path,
+        script(&images.kernel, &images.user, port, lab),
+    )
+    .with_context(|| format!("cannot write {}", script_path.display()))?;
 
     let qemu_log = ws.fresh_log(&format!(
         "{lab}-{}-{}-gdb.qemu.log",
@@ -122,12 +138,21 @@ pub fn run(target: Target, lab: Lab) -> Result<u8> {
     println!("{}", qemu::display_command(&args));
     println!("QEMU is paused, waiting for gdb on port {port}. In another terminal, run:");
     println!();
-    println!("    gdb -x {}", show(&script_path).display());
+    let gdb = find_gdb();
+    let name = gdb.as_ref().map_or("gdb", |g| g.name);
+    println!("    {name} -x {}", show(&script_path).display());
     println!();
-    if Command::new("gdb").arg("--version").output().is_err() {
+    if gdb.is_none() {
         println!(
-            "(gdb is not installed: sudo apt-get install gdb on Debian/Ubuntu, sudo dnf install \
-             gdb on Fedora, brew install x86_64-elf-gdb on macOS and use that name)"
+            "(no gdb that debugs x86-64 is installed; `cargo grader doctor` says how to install \
+             one here)"
+        );
+    }
+    if target.machine.smp > 1 {
+        println!(
+            "(each of the {} CPUs is a gdb thread; the script keeps the others stopped while you \
+             step)",
+            target.machine.smp
         );
     }
     println!("(the serial port follows; Ctrl-C ends QEMU)");
@@ -143,6 +168,7 @@ mod tests {
     fn script_attaches_and_sets_a_hardware_breakpoint() {
         let text = script(
             Path::new("/w/target/x86_64-unknown-none/release/syslab-labs"),
+            Path::new("/w/target/x86_64-unknown-none/release/syslab-user"),
             4321,
             Lab::Lab3,
         );
@@ -150,8 +176,14 @@ mod tests {
         assert_eq!(
             commands,
             [
+                "set disassembly-flavor intel",
+                "set print asm-demangle on",
                 "file /w/target/x86_64-unknown-none/release/syslab-labs",
+                "set confirm off",
+                "add-symbol-file /w/target/x86_64-unknown-none/release/syslab-user",
+                "set confirm on",
                 "target remote localhost:4321",
+                "set scheduler-locking step",
                 "hbreak KiSystemCall64",
             ]
         );
