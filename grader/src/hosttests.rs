@@ -26,10 +26,10 @@ pub fn planned(lab: Lab, ws: &Workspace, variant: Variant) -> Option<Planned> {
 }
 
 fn crate_dir(ws: &Workspace, variant: Variant) -> std::path::PathBuf {
-    ws.root.join(match variant {
-        Variant::Labs => "labs",
-        Variant::Solutions => "solutions",
-    })
+    match variant {
+        Variant::Labs => ws.root.join("labs"),
+        Variant::Solutions => ws.solutions_dir(),
+    }
 }
 
 /// Runs `cargo test --test <lab>` in the student crate and judges it.
