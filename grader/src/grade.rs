@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 
+use crate::builder::Variant;
 use crate::cli::Grade;
 use crate::exit;
 use crate::paths::{Workspace, show};
@@ -12,7 +13,7 @@ use crate::report::{self, Styles};
 use crate::runner::{self, Settings};
 use crate::score;
 use crate::symbolize::Symbolizer;
-use crate::{builder, gradescope, hosttests, preflight};
+use crate::{answers, builder, gradescope, hosttests, preflight};
 
 pub fn run(g: Grade) -> Result<u8> {
     let ws = Workspace::locate()?;
@@ -48,6 +49,12 @@ pub fn run(g: Grade) -> Result<u8> {
             scored
                 .tests
                 .extend(score::score_tests(&[plan], &results, "did not run"));
+        }
+        // The written questions: a note, no points (answers.rs).
+        if g.target.variant == Variant::Labs
+            && let Some(note) = answers::note(lab, &ws.root)
+        {
+            scored.notes.push(note);
         }
         spinner.finish_and_clear();
         report::write_lab(&mut out, &scored, &styles).context("cannot write the report")?;

@@ -12,11 +12,13 @@
 //! - diagnose, symbolize: what went wrong, and where in the kernel
 //! - score, report, reasons, gradescope: points, the terminal report (failures
 //!   that share a reason grouped), results.json
+//! - answers: the written questions of each lab (labs/answers-labN.md), noted, not scored
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
 //! - doctor/: the tools the course needs, and how to install what is missing
 //! - grade, demo, gdb, bench, doctor: the five commands
 
+mod answers;
 mod bench;
 mod builder;
 mod cli;
