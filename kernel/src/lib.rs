@@ -294,7 +294,7 @@ extern "C" fn bsp_main() -> ! {
 /// The instructor's demo: what the CPUs hold, then the benchmark.
 #[cfg(target_os = "none")]
 fn demo() -> ! {
-    kprintln!("\n== Each CPU's SYSENTER MSRs (the seed's rdmsr experiment) ==");
+    kprintln!("\n== Each CPU's SYSENTER MSRs (the article's rdmsr experiment) ==");
     for (cpu, [cs, esp, eip]) in
         test::user::on_each_cpu(|_: &PerCpu| syscall::sysenter::read_msrs())
     {
