@@ -7,7 +7,10 @@
 //   - has an <img> or <object> figure that did not load (naturalWidth 0),
 //   - shows no content,
 //   - or links to a page or #anchor of the book that does not exist
-//     (mdbook-linkcheck2 checks files, not anchors).
+//     (mdbook-linkcheck2 checks files, not anchors),
+//   - or, at a 1280 px wide window with the sidebar open, has a table or code
+//     block wider than the text column that does not scroll inside it (it
+//     would be cut off at the column's edge).
 // It also saves screenshots of the figures listed in SHOTS, with their pages.
 //
 // Usage: node book/check/browser.mjs [HTML_DIR] [SCREENSHOT_DIR]
@@ -39,6 +42,8 @@ const SHOTS = [
 ];
 // Pages checked at the same time.
 const PARALLEL = 4;
+// The window width of the check, in CSS pixels.
+const VIEWPORT_WIDTH = 1280;
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -113,7 +118,9 @@ async function main() {
       '--disable-sync',
     ],
   });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  // A common laptop width: with the sidebar open, the text column is then
+// narrower than the widest console transcripts and tables.
+  const context = await browser.newContext({ viewport: { width: VIEWPORT_WIDTH, height: 900 } });
   // Nothing in the book may come from the network: stub out any other origin.
   await context.route((url) => !url.href.startsWith(base), (route) => route.abort());
 
@@ -121,6 +128,7 @@ async function main() {
   const ids = new Map(); // page path -> Set of element ids
   const links = []; // { from, href }
   let figures = 0;
+  let wideBlocks = 0;
   const shotsTaken = new Set();
 
   async function checkPage(rel) {
@@ -155,7 +163,26 @@ async function main() {
         figs.push({ kind: 'object', src: obj.getAttribute('data'), ok: Boolean(doc && doc.documentElement) });
       }
       const main = document.querySelector('main');
+      // Tables and code blocks wider than the column: each must scroll inside
+      // an element of the column (overflow-x auto or scroll), not spill out.
+      const wide = [];
+      if (main) {
+        const column = main.getBoundingClientRect();
+        for (const el of main.querySelectorAll('table, pre > code')) {
+          if (el.scrollWidth <= el.clientWidth + 1) continue;
+          let scrolls = false;
+          for (let n = el; n && n !== main; n = n.parentElement) {
+            const o = getComputedStyle(n).overflowX;
+            if ((o === 'auto' || o === 'scroll') && n.getBoundingClientRect().right <= column.right + 1) {
+              scrolls = true;
+              break;
+            }
+          }
+          wide.push({ what: el.tagName === 'TABLE' ? 'table' : 'code block', text: el.innerText.slice(0, 60), scrolls });
+        }
+      }
       return {
+        wide,
         figs,
         text: (main ? main.innerText : document.body.innerText).trim().length,
         ids: [...document.querySelectorAll('[id]')].map((e) => e.id)
@@ -169,6 +196,10 @@ async function main() {
       if (!fig.ok) problems.push(`figure did not load: <${fig.kind}> ${fig.src}`);
     }
     if (found.text === 0 && rel !== 'toc.html') problems.push('page shows no text');
+    for (const w of found.wide) {
+      wideBlocks += 1;
+      if (!w.scrolls) problems.push(`a ${w.what} wider than the column at ${VIEWPORT_WIDTH} px does not scroll: ${JSON.stringify(w.text)}`);
+    }
     ids.set(rel, new Set(found.ids));
     for (const href of found.links) links.push({ from: rel, href });
 
@@ -226,6 +257,7 @@ async function main() {
   }
 
   console.log(`browser check: ${pages.length} pages, ${figures} figures, ${checkedLinks} internal links`);
+  console.log(`browser check: ${wideBlocks} tables and code blocks wider than the column at ${VIEWPORT_WIDTH} px, each scrolling inside it`);
   if (failures.length > 0) {
     for (const f of failures) console.error(`FAIL ${f}`);
     console.error(`browser check: ${failures.length} problem(s)`);

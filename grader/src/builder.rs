@@ -70,16 +70,21 @@ const STATUS_VERBS: [&str; 14] = [
 ];
 
 pub fn build(ws: &Workspace, variant: Variant) -> Result<Images> {
-    if variant == Variant::Solutions && !ws.root.join("solutions").join("Cargo.toml").is_file() {
+    let solutions = ws.solutions_dir();
+    if variant == Variant::Solutions && !solutions.join("Cargo.toml").is_file() {
         bail!(
-            "--solutions: this checkout has no solutions/ (a course hands out labs/ only); \
-             run without --solutions to grade labs/"
+            "--solutions: this checkout has no {} (a course hands out labs/ only); \
+             run without --solutions to grade labs/",
+            crate::paths::show(&solutions).display()
         );
     }
     let kernel_manifest = match variant {
-        Variant::Solutions if own_workspace(&ws.root.join("solutions").join("Cargo.toml")) => {
-            Some(PathBuf::from("solutions").join("Cargo.toml"))
-        }
+        Variant::Solutions if own_workspace(&solutions.join("Cargo.toml")) => Some(
+            solutions
+                .strip_prefix(&ws.root)
+                .unwrap_or(&solutions)
+                .join("Cargo.toml"),
+        ),
         _ => None,
     };
     let spinner = spinner();

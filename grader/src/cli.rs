@@ -11,6 +11,7 @@
 //! cargo grader kd [--solutions] [--cpu ...] [--smp N] [--os 2000|xp] [--script FILE]
 //!              [--timeout S] [-v]
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
+//! cargo grader doctor
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
 //!              [--iterations N] [--batches B] [--timeout S]
 //!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
@@ -42,6 +43,7 @@ use crate::profile::{Accel, Machine, Profile};
                   cargo grader demo            the article's experiments, scripted, on two CPUs\n  \
                   cargo grader kd --os 2000    the kd> prompt, booted the way Windows 2000 was\n  \
                   cargo grader gdb lab2        boot lab2 paused and print the gdb command that attaches\n  \
+                  cargo grader doctor          check QEMU, the Rust target, gdb, mdbook and KVM\n  \
                   cargo grader bench --solutions --cpu amd --svg bench.svg\n  \
                   \x20                            time int 2e, SYSENTER and SYSCALL on 1 and 2 CPUs\n  \
                   cargo grader fuzz --seconds 60  throw random system calls at your kernel",
@@ -74,6 +76,8 @@ enum Command {
     Fuzz(FuzzArgs),
     /// Check that the grader catches typical mistakes: grade each patch of grader/mutants/ applied to solutions/
     Mutants(MutantsArgs),
+    /// Check QEMU (and which one runs), the Rust target, gdb, mdbook, KVM and the terminal; say how to install what is missing
+    Doctor,
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +448,7 @@ pub enum Mode {
     Kd(Kd),
     Fuzz(Fuzz),
     Mutants(Mutants),
+    Doctor,
 }
 
 impl MachineArgs {
@@ -493,6 +498,7 @@ impl TryFrom<Cli> for Mode {
                 jobs: args.jobs as usize,
                 timeout_secs: args.timeout,
             }),
+            Some(Command::Doctor) => Mode::Doctor,
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
                     let message = format!(
@@ -781,6 +787,8 @@ mod tests {
             panic!()
         };
         assert_eq!((lab, t.variant), (Lab::Lab2, Variant::Solutions));
+        assert_eq!(mode(&["doctor"]).unwrap(), Mode::Doctor);
+        assert!(mode(&["doctor", "lab1"]).is_err());
     }
 
     #[test]

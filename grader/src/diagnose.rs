@@ -16,6 +16,10 @@ const CPU_RESET_PREFIX: &str = "CPU Reset (CPU ";
 /// At most this many lines of the kernel's own report are quoted.
 const MAX_REPORT_LINES: usize = 40;
 
+/// How the kernel's message for a skeleton function begins (PROTOCOL.md:
+/// `not implemented: lab1::install_int2e_gate (labs/src/lab1.rs:27)`).
+pub const NOT_IMPLEMENTED: &str = "not implemented:";
+
 const TRIPLE_FAULT_CAUSES: &str = "common causes: an exception while the IDT or GDT is broken, \
      a double fault whose handler faults too, a bad IST or TSS stack";
 
@@ -227,10 +231,18 @@ fn describe_fault(fault: &Fault, report: &[String], ctx: &Context<'_>, lines: &m
     if let Some(todo) = fault
         .hint
         .as_deref()
-        .filter(|h| fault.kind == "panic" && h.starts_with("not implemented:"))
+        .filter(|h| fault.kind == "panic" && h.starts_with(NOT_IMPLEMENTED))
     {
         lines.push(todo.to_owned());
-        lines.push("that function is still the skeleton's TODO: the book's chapter for this lab says what it must do".into());
+        lines.push(match todo_section(todo) {
+            Some(section) => format!(
+                "that function is still the skeleton's TODO; the book's {section}, says what it \
+                 must do"
+            ),
+            None => "that function is still the skeleton's TODO: the book's chapter for this \
+                     lab says what it must do"
+                .into(),
+        });
         ctx.logs(lines, false);
         return;
     }
@@ -268,6 +280,30 @@ fn describe_fault(fault: &Fault, report: &[String], ctx: &Context<'_>, lines: &m
         .unwrap_or_else(|| hint_for(fault, report));
     lines.push(format!("hint: {hint}"));
     ctx.logs(lines, false);
+}
+
+/// The book section a skeleton function's TODO points at: the nearest
+/// `TODO (book: Lab 1, "The gate")` above the line the message names
+/// (`not implemented: lab1::install_int2e_gate (labs/src/lab1.rs:27)`), read
+/// from the workspace's sources.
+fn todo_section(message: &str) -> Option<String> {
+    let root = crate::paths::Workspace::locate().ok()?.root;
+    let place = message.rsplit_once('(')?.1.strip_suffix(')')?;
+    let (file, line) = place.rsplit_once(':')?;
+    let line: usize = line.parse().ok()?;
+    let text = std::fs::read_to_string(root.join(file)).ok()?;
+    section_above(&text, line)
+}
+
+/// How far above the `not_implemented!` line its TODO may be.
+const TODO_SEARCH_LINES: usize = 30;
+
+fn section_above(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    lines.iter().rev().take(TODO_SEARCH_LINES).find_map(|l| {
+        let rest = &l[l.find("TODO (book: ")? + "TODO (book: ".len()..];
+        Some(rest[..rest.find("):").or_else(|| rest.rfind(')'))?].to_owned())
+    })
 }
 
 /// Addresses below this in CR2 are "near null": a null pointer plus a field
@@ -633,6 +669,34 @@ PAGE FAULT (ring 0, cpu 1): read of 0x8
             text.contains("hint: the kernel panicked at kernel/src/x.rs:1:1: boom"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_todo_names_its_book_section() {
+        let source = "/// Installs the gate.\n///\n/// TODO (book: Lab 1, \"The gate\"): choose the type.\n\
+                      pub fn install(idt: &mut Idt) {\n    not_implemented!(\"install\")\n}\n\
+                      /// TODO (book: Lab 1, \"The dispatcher\").\npub fn d() {\n    todo\n}\n";
+        assert_eq!(
+            section_above(source, 5).as_deref(),
+            Some("Lab 1, \"The gate\"")
+        );
+        assert_eq!(
+            section_above(source, 9).as_deref(),
+            Some("Lab 1, \"The dispatcher\"")
+        );
+        assert_eq!(section_above(source, 2), None);
+        // The skeleton's own first TODO, read from labs/.
+        let root = crate::paths::Workspace::locate().unwrap().root;
+        let lab1 = std::fs::read_to_string(root.join("labs/src/lab1.rs")).unwrap();
+        let line = 1 + lab1
+            .lines()
+            .position(|l| l.contains("not_implemented!(\"install_int2e_gate\")"))
+            .unwrap();
+        let text = todo_section(&format!(
+            "not implemented: lab1::install_int2e_gate (labs/src/lab1.rs:{line})"
+        ));
+        assert!(text.is_some_and(|t| t.starts_with("Lab 1, ")));
+        assert_eq!(todo_section("not implemented: x (no/such/file.rs:3)"), None);
     }
 
     #[test]

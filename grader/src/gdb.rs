@@ -24,6 +24,38 @@ pub fn breakpoint(lab: Lab) -> &'static str {
     }
 }
 
+/// The names gdb goes by: the host's own, Homebrew's cross gdb for x86-64
+/// (the one that runs on Apple Silicon), and Debian's multi-architecture one.
+pub const GDB_NAMES: [&str; 3] = ["gdb", "x86_64-elf-gdb", "gdb-multiarch"];
+
+/// An installed gdb that debugs x86-64.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundGdb {
+    pub name: &'static str,
+    /// The first line of `--version`.
+    pub version: String,
+}
+
+/// The first of [`GDB_NAMES`] that is installed and knows x86-64.
+pub fn find_gdb() -> Option<FoundGdb> {
+    GDB_NAMES.iter().find_map(|&name| {
+        let knows_x86_64 = Command::new(name)
+            .args(["-batch", "-nx", "-ex", "set architecture i386:x86-64"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?
+            .status
+            .success();
+        let version = Command::new(name).arg("--version").output().ok()?;
+        let version = String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .next()
+            .unwrap_or(name)
+            .to_owned();
+        knows_x86_64.then_some(FoundGdb { name, version })
+    })
+}
+
 /// A TCP port that is free now: bind port 0 and let the OS choose.
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0))
@@ -31,12 +63,24 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-pub fn script(kernel: &Path, port: u16, lab: Lab) -> String {
+pub fn script(kernel: &Path, user: &Path, port: u16, lab: Lab) -> String {
     let symbol = breakpoint(lab);
     format!(
         "# Written by `cargo grader gdb {lab}`; QEMU waits, paused, on port {port}.\n\
+         # Intel syntax, as in the book, the SDM and the article.\n\
+         set disassembly-flavor intel\n\
+         set print asm-demangle on\n\
          file {kernel}\n\
+         # The user program's symbols too, so that ring-3 addresses have names\n\
+         # (ZwNull, ntdll::call): it is linked at its own fixed addresses.\n\
+         set confirm off\n\
+         add-symbol-file {user}\n\
+         set confirm on\n\
          target remote localhost:{port}\n\
+         # Each CPU is a gdb thread. Keep the others stopped while you step: else\n\
+         # `stepi` lets them run too, and when another CPU reaches the breakpoint\n\
+         # gdb switches to it. `continue` still runs them all.\n\
+         set scheduler-locking step\n\
          # A hardware breakpoint, not `break`: gdb attaches before the guest has\n\
          # run, and a software breakpoint is an int3 byte written into guest\n\
          # memory, which the loader overwrites when it copies the kernel in (and\n\
@@ -46,6 +90,7 @@ pub fn script(kernel: &Path, port: u16, lab: Lab) -> String {
          hbreak {symbol}\n\
          # Type `continue` (or `c`) to run to {symbol}.\n",
         kernel = kernel.display(),
+        user = user.display(),
     )
 }
 
@@ -59,8 +104,11 @@ pub fn run(target: Target, lab: Lab) -> Result<u8> {
     let dir = ws.gdb_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let script_path = dir.join(format!("{lab}.gdb"));
-    std::fs::write(&script_path, script(&images.kernel, port, lab))
-        .with_context(|| format!("cannot write {}", script_path.display()))?;
+    std::fs::write(
+        &script_path,
+        script(&images.kernel, &images.user, port, lab),
+    )
+    .with_context(|| format!("cannot write {}", script_path.display()))?;
 
     let qemu_log = ws.fresh_log(&format!(
         "{lab}-{}-{}-gdb.qemu.log",
@@ -90,12 +138,21 @@ pub fn run(target: Target, lab: Lab) -> Result<u8> {
     println!("{}", qemu::display_command(&args));
     println!("QEMU is paused, waiting for gdb on port {port}. In another terminal, run:");
     println!();
-    println!("    gdb -x {}", show(&script_path).display());
+    let gdb = find_gdb();
+    let name = gdb.as_ref().map_or("gdb", |g| g.name);
+    println!("    {name} -x {}", show(&script_path).display());
     println!();
-    if Command::new("gdb").arg("--version").output().is_err() {
+    if gdb.is_none() {
         println!(
-            "(gdb is not installed: sudo apt-get install gdb on Debian/Ubuntu, sudo dnf install \
-             gdb on Fedora, brew install x86_64-elf-gdb on macOS and use that name)"
+            "(no gdb that debugs x86-64 is installed; `cargo grader doctor` says how to install \
+             one here)"
+        );
+    }
+    if target.machine.smp > 1 {
+        println!(
+            "(each of the {} CPUs is a gdb thread; the script keeps the others stopped while you \
+             step)",
+            target.machine.smp
         );
     }
     println!("(the serial port follows; Ctrl-C ends QEMU)");
@@ -111,6 +168,7 @@ mod tests {
     fn script_attaches_and_sets_a_hardware_breakpoint() {
         let text = script(
             Path::new("/w/target/x86_64-unknown-none/release/syslab-labs"),
+            Path::new("/w/target/x86_64-unknown-none/release/syslab-user"),
             4321,
             Lab::Lab3,
         );
@@ -118,8 +176,14 @@ mod tests {
         assert_eq!(
             commands,
             [
+                "set disassembly-flavor intel",
+                "set print asm-demangle on",
                 "file /w/target/x86_64-unknown-none/release/syslab-labs",
+                "set confirm off",
+                "add-symbol-file /w/target/x86_64-unknown-none/release/syslab-user",
+                "set confirm on",
                 "target remote localhost:4321",
+                "set scheduler-locking step",
                 "hbreak KiSystemCall64",
             ]
         );

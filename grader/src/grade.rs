@@ -7,6 +7,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 
+use crate::builder::Variant;
 use crate::cli::Grade;
 use crate::cmdline::Lab;
 use crate::exit;
@@ -16,7 +17,7 @@ use crate::report::{self, Styles};
 use crate::runner::{self, Settings};
 use crate::score::{self, LabScore, Outcome, Planned};
 use crate::symbolize::Symbolizer;
-use crate::{builder, gradescope, hosttests, preflight, select};
+use crate::{answers, builder, gradescope, hosttests, preflight, select};
 
 /// One lab as the command line chose it.
 pub struct Chosen {
@@ -85,13 +86,20 @@ pub fn grade(g: &Grade) -> Result<Vec<LabScore>> {
         let host = host(c.lab).map(|p| (p, || hosttests::run(c.lab, &ws, g.target.variant)));
         let scored = grade_lab(c, host, &settings);
         spinner.finish_and_clear();
-        let scored = scored?;
+        let mut scored = scored?;
+        // The written questions: a note, no points (answers.rs).
+        if g.target.variant == Variant::Labs
+            && let Some(note) = answers::note(c.lab, &ws.root)
+        {
+            scored.notes.push(note);
+        }
         report::write_lab(&mut out, &scored, &styles).context("cannot write the report")?;
         out.flush().context("cannot write the report")?;
         labs.push(scored);
     }
     let total = score::total(&labs);
     report::write_total(&mut out, &total, &styles).context("cannot write the report")?;
+    report::write_first(&mut out, &labs, &styles).context("cannot write the report")?;
     Ok(labs)
 }
 

@@ -29,10 +29,10 @@ pub fn planned(lab: Lab, ws: &Workspace, variant: Variant) -> Option<Planned> {
 }
 
 fn crate_dir(ws: &Workspace, variant: Variant) -> std::path::PathBuf {
-    ws.root.join(match variant {
-        Variant::Labs => "labs",
-        Variant::Solutions => "solutions",
-    })
+    match variant {
+        Variant::Labs => ws.root.join("labs"),
+        Variant::Solutions => ws.solutions_dir(),
+    }
 }
 
 /// Runs `cargo test --test <lab>` in the student crate and judges it.
@@ -133,7 +133,7 @@ fn judge(success: bool, stdout: &str, stderr: &str, file: &Path) -> Outcome {
                 .skip_while(|l| !l.contains("panicked at"))
                 .nth(1)
                 .unwrap_or("(no message)");
-            failures.push(format!("{name}: {}", message.trim()));
+            failures.push((name, message.trim()));
         }
     }
     if failures.is_empty() {
@@ -151,11 +151,27 @@ fn judge(success: bool, stdout: &str, stderr: &str, file: &Path) -> Outcome {
             tail.join("\n")
         ));
     }
+    // One line per message, naming every test that failed with it: on the
+    // skeleton, five tests stop at the same `not implemented:`.
+    let mut by_message: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, message) in &failures {
+        match by_message.iter_mut().find(|(m, _)| m == message) {
+            Some((_, names)) => names.push(name),
+            None => by_message.push((message, vec![name])),
+        }
+    }
+    let lines: Vec<String> = by_message
+        .iter()
+        .map(|(message, names)| match names.as_slice() {
+            [one] => format!("{one}: {message}"),
+            many => format!("{message}: {}", many.join(", ")),
+        })
+        .collect();
     Outcome::failed(format!(
         "{} of the tests in {} failed:\n{}",
         failures.len(),
         show(file).display(),
-        failures.join("\n")
+        lines.join("\n")
     ))
 }
 
@@ -185,6 +201,30 @@ mod tests {
                 .contains("the_kernels_gdt_passes: not implemented: lab2::check_sysenter_gdt"),
             "{}",
             o.message
+        );
+    }
+
+    #[test]
+    fn tests_that_fail_alike_share_a_line() {
+        let failure = |name: &str, message: &str| {
+            format!(
+                "---- {name} stdout ----\n\nthread '{name}' panicked at labs/src/lab2.rs:1:1:\n\
+                 {message}\n"
+            )
+        };
+        let gdt = "not implemented: lab2::check_sysenter_gdt (labs/src/lab2.rs:28)";
+        let out = [
+            failure("a", gdt),
+            failure("b", "rip 0x8000000000000000"),
+            failure("c", gdt),
+        ]
+        .concat();
+        let o = judge(false, &out, "", Path::new("labs/tests/lab2.rs"));
+        assert_eq!(
+            o.message,
+            format!(
+                "3 of the tests in labs/tests/lab2.rs failed:\n{gdt}: a, c\nb: rip 0x8000000000000000"
+            )
         );
     }
 

@@ -2,7 +2,7 @@
 //! reads the results the kernel prints on its serial port, and reports
 //! them (PROTOCOL.md is the interface between the two).
 //!
-//! parse (cli) -> run (grade | demo | gdb | bench) -> report, by module:
+//! parse (cli) -> run (grade | demo | gdb | bench | doctor) -> report, by module:
 //! - cli: the command line, into a `Mode`
 //! - preflight: QEMU and the Rust target are there, or how to install them
 //! - builder: `cargo build` of the user program and the kernel, with a spinner
@@ -12,7 +12,9 @@
 //! - protocol: serial lines -> events, filtered by the boot's nonce
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
-//! - score, report, gradescope: points, the terminal report, results.json
+//! - score, report, reasons, gradescope: points, the terminal report (failures
+//!   that share a reason grouped), results.json
+//! - answers: the written questions of each lab (labs/answers-labN.md), noted, not scored
 //! - bench/: the benchmark command; its rows and derived columns (table),
 //!   its table, JSON and CSV (report) and its SVG chart (chart)
 //! - kd/: the `kd>` prompt's session, interactive or from a script; demo
@@ -25,8 +27,11 @@
 //!   mismatching call was (describe) and its report (report)
 //! - mutants/: the mutation suite: typical mistakes applied to solutions/
 //!   in scratch copies (scratch), each one patch (patch), graded
-//! - grade, demo, gdb, bench, kd, fuzz, batch, package, handin, mutants: the commands
+//! - doctor/: the tools the course needs, and how to install what is missing
+//! - grade, demo, gdb, bench, kd, fuzz, batch, package, handin, mutants, doctor:
+//!   the commands
 
+mod answers;
 mod batch;
 mod bench;
 mod builder;
@@ -34,6 +39,7 @@ mod cli;
 mod cmdline;
 mod demo;
 mod diagnose;
+mod doctor;
 mod exit;
 mod fuzz;
 mod gdb;
@@ -50,6 +56,7 @@ mod preflight;
 mod profile;
 mod protocol;
 mod qemu;
+mod reasons;
 mod report;
 mod runner;
 mod score;
@@ -77,6 +84,7 @@ fn run(mode: Mode) -> ExitCode {
         Mode::Handin(out) => handin::run(out),
         Mode::Fuzz(f) => fuzz::run(f),
         Mode::Mutants(m) => mutants::run(m),
+        Mode::Doctor => doctor::run(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

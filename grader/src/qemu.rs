@@ -12,17 +12,39 @@ use wait_timeout::ChildExt;
 
 use crate::profile::Machine;
 
-/// The emulator binary, looked up on PATH unless `SYSLAB_QEMU` names another.
+/// The emulator, found on PATH unless `SYSLAB_QEMU` names another.
 pub const QEMU: &str = "qemu-system-x86_64";
-/// The environment variable that picks the QEMU binary (a path, or a name
-/// looked up on PATH): a second QEMU version, or a stand-in for tests.
+/// The environment variable that picks the QEMU binary to run, e.g.
+/// `SYSLAB_QEMU=/opt/qemu-10/bin/qemu-system-x86_64` (CI grades on two versions).
 pub const QEMU_ENV: &str = "SYSLAB_QEMU";
 
-/// The QEMU binary the grader runs: `$SYSLAB_QEMU` when set, else `qemu-system-x86_64`.
-pub fn binary() -> PathBuf {
+/// The QEMU binary every boot runs: `$SYSLAB_QEMU`, or `qemu-system-x86_64`.
+pub fn binary() -> OsString {
     match std::env::var_os(QEMU_ENV) {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => PathBuf::from(QEMU),
+        Some(path) if !path.is_empty() => path,
+        _ => QEMU.into(),
+    }
+}
+
+/// The binary, for messages: `qemu-system-x86_64` or `SYSLAB_QEMU=PATH`.
+pub fn binary_shown() -> String {
+    let bin = binary();
+    if bin == QEMU {
+        QEMU.to_owned()
+    } else {
+        format!("{} (from {QEMU_ENV})", bin.to_string_lossy())
+    }
+}
+
+/// Why QEMU could not start, with what to do.
+pub fn cannot_start() -> String {
+    if binary() == QEMU {
+        format!("cannot start {QEMU}; is it installed and on PATH? (`cargo grader doctor` checks)")
+    } else {
+        format!(
+            "cannot start {}; check the path in {QEMU_ENV}",
+            binary().to_string_lossy()
+        )
     }
 }
 
@@ -150,13 +172,6 @@ fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
         .with_context(cannot_start)
 }
 
-pub fn cannot_start() -> String {
-    format!(
-        "cannot start {}; is it installed and on PATH (or is {QEMU_ENV} right)?",
-        binary().display()
-    )
-}
-
 fn ending_of(status: ExitStatus) -> Ending {
     match status.code() {
         Some(code) => Ending::Exited(code),
@@ -239,8 +254,12 @@ mod tests {
             smp: 2,
         };
         let args = spec(&machine, Path::new("/t/q.log")).args();
+        // The first word is the binary, which SYSLAB_QEMU may change.
+        let line = display_command(&args);
+        let (program, args) = line.split_once(' ').unwrap();
+        assert_eq!(program, shell_quote(&binary().to_string_lossy()));
         assert_eq!(
-            display_command(&args),
+            format!("qemu-system-x86_64 {args}"),
             "qemu-system-x86_64 -machine pc -accel tcg -cpu qemu64,vendor=GenuineIntel -smp 2 \
              -m 256M -kernel /t/kernel -initrd /t/user \
              -append 'nonce=0123456789abcdef lab=lab1 tests=all profile=intel accel=tcg' \

@@ -10,12 +10,15 @@
 //!
 //! Total: 5/10
 //! ```
+//!
+//! Failures that share one reason are printed once, as a group (reasons.rs).
 
 use std::io::{self, Write};
 
 use console::Style;
 
-use crate::score::{LabScore, Status, Total};
+use crate::reasons::{self, Group, Item};
+use crate::score::{LabScore, Status, TestScore, Total};
 
 /// Colours, or none when the output is not a terminal.
 pub struct Styles {
@@ -70,21 +73,50 @@ pub fn write_lab(out: &mut dyn Write, lab: &LabScore, st: &Styles) -> io::Result
     for note in &lab.notes {
         writeln!(out, "{} {note}", st.note.apply_to("note:"))?;
     }
-    for test in &lab.tests {
-        let verdict = match test.status {
-            Status::Passed => st.pass.apply_to("PASS"),
-            Status::Failed => st.fail.apply_to("FAIL"),
-        };
-        writeln!(
-            out,
-            "{}: {verdict} ({}/{})",
-            test.name, test.earned, test.possible
-        )?;
-        indented(out, &test.message)?;
+    for item in reasons::items(&lab.tests) {
+        match item {
+            Item::Test(test) => write_test(out, test, st)?,
+            Item::Group(group) => write_group(out, &group, st)?,
+        }
     }
     let score = format!("Score: {}/{}", lab.earned(), lab.possible());
     writeln!(out, "{}", st.score.apply_to(score))?;
     writeln!(out)
+}
+
+fn write_test(out: &mut dyn Write, test: &TestScore, st: &Styles) -> io::Result<()> {
+    let verdict = match test.status {
+        Status::Passed => st.pass.apply_to("PASS"),
+        Status::Failed => st.fail.apply_to("FAIL"),
+    };
+    writeln!(
+        out,
+        "{}: {verdict} ({}/{})",
+        test.name, test.earned, test.possible
+    )?;
+    indented(out, &test.message)
+}
+
+/// Failures with one reason: the reason once, then the tests and their logs.
+fn write_group(out: &mut dyn Write, group: &Group<'_>, st: &Styles) -> io::Result<()> {
+    let (headline, details) = group.headline_and_details();
+    writeln!(out, "{}", st.fail.apply_to(headline))?;
+    indented(out, &group.names())?;
+    indented(out, &details.join("\n"))?;
+    indented(out, &group.log_lines().join("\n"))
+}
+
+/// After the total: the function whose TODO stops the most basic tests.
+pub fn write_first(out: &mut dyn Write, labs: &[LabScore], st: &Styles) -> io::Result<()> {
+    if let Some((function, waiting)) = reasons::write_first(labs) {
+        let tests = if waiting == 1 { "test" } else { "tests" };
+        writeln!(
+            out,
+            "{} {function}, where {waiting} {tests} stop",
+            st.note.apply_to("Write first:")
+        )?;
+    }
+    Ok(())
 }
 
 pub fn write_total(out: &mut dyn Write, total: &Total, st: &Styles) -> io::Result<()> {

@@ -22,6 +22,10 @@ struct Function {
 /// An ELF's symbols and line tables, loaded once per graded image.
 pub struct Symbolizer {
     functions: Vec<Function>,
+    /// Global labels without a type inside functions, sorted: the
+    /// `.global KiSystemCallExit` of an entry stub, whose exit half then
+    /// gets its own name.
+    labels: Vec<(u64, String)>,
     /// Executable sections, to bound functions whose size is unknown.
     code: Vec<(u64, u64)>,
     lines: Option<addr2line::Loader>,
@@ -107,16 +111,24 @@ impl Symbolizer {
         functions.sort_by(|a, b| a.start.cmp(&b.start).then(b.size.cmp(&a.size)));
         functions.dedup_by_key(|f| f.start);
 
-        let code = file
+        let code: Vec<(u64, u64)> = file
             .sections()
             .filter(|s| s.kind() == SectionKind::Text)
             .map(|s| (s.address(), s.address() + s.size()))
             .collect();
+        let mut labels: Vec<(u64, String)> = file
+            .symbols()
+            .filter(|s| s.kind() == SymbolKind::Unknown && s.is_global() && s.is_definition())
+            .filter(|s| code.iter().any(|&(lo, hi)| (lo..hi).contains(&s.address())))
+            .filter_map(|s| Some((s.address(), s.name().ok()?.to_owned())))
+            .collect();
+        labels.sort();
 
         // Without DWARF the symbol names still help, so a failure here is not fatal.
         let lines = addr2line::Loader::new(elf).ok();
         Ok(Symbolizer {
             functions,
+            labels,
             code,
             lines,
             root: root.map(Path::to_path_buf),
@@ -160,10 +172,19 @@ impl Symbolizer {
             }),
             _ => None,
         };
+        // A label inside the function, at or below the address, names the part.
+        let (name, start) = self
+            .labels
+            .iter()
+            .rev()
+            .find(|(at, _)| *at > function.start && *at <= address)
+            .map_or((function.name.as_str(), function.start), |(at, name)| {
+                (name.as_str(), *at)
+            });
         Some(Symbolized {
             address,
-            function: demangle(&function.name),
-            offset: address - function.start,
+            function: demangle(name),
+            offset: address - start,
             file,
             line,
             inlined,
@@ -394,6 +415,31 @@ mod tests {
                 "not inside any function of the kernel image"
             );
         }
+    }
+
+    #[test]
+    fn a_label_inside_a_stub_names_its_half() {
+        let symbols = Symbolizer {
+            functions: vec![Function {
+                start: 0x1000,
+                size: 0x50,
+                name: "KiSystemService".into(),
+            }],
+            labels: vec![
+                (0x1030, "KiSystemCallExit".into()),
+                (0x2000, "elsewhere".into()),
+            ],
+            code: vec![(0x1000, 0x3000)],
+            lines: None,
+            root: None,
+        };
+        assert_eq!(symbols.describe(0x1010), "KiSystemService+0x10");
+        assert_eq!(symbols.describe(0x1030), "KiSystemCallExit+0x0");
+        assert_eq!(symbols.describe(0x104f), "KiSystemCallExit+0x1f");
+        assert_eq!(
+            symbols.describe(0x1050),
+            "not inside any function of the kernel image"
+        );
     }
 
     #[test]

@@ -83,6 +83,21 @@ fn the_skeleton_fails_labs_1_to_3_cleanly() {
         Some(1),
         "not full marks is exit status 1:\n{text}"
     );
+    // The shared reason is said once per lab, and the report ends with the
+    // function to write first.
+    let grouped = text
+        .lines()
+        .filter(|l| l.contains(" tests did not run: not implemented: "))
+        .count();
+    assert!(grouped >= 3, "one grouped reason per lab:\n{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("Write first: lab1::")),
+        "the function to write first:\n{text}"
+    );
+    assert!(
+        text.contains("note: labs/answers-lab1.md: "),
+        "the written questions are noted:\n{text}"
+    );
     let results = json(&file);
     assert_eq!(results["score"].as_f64(), Some(0.0), "{text}");
     let tests = results["tests"].as_array().expect("tests[]");
@@ -178,6 +193,24 @@ fn a_triple_fault_is_named_with_its_rip() {
     assert!(
         text.contains("inject_failure"),
         "the RIP is symbolized:\n{text}"
+    );
+}
+
+#[test]
+fn a_qemu_named_by_syslab_qemu_that_is_not_there_is_said_so() {
+    let _one_at_a_time = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_syslab-grader"))
+        .arg("lab0")
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env("SYSLAB_QEMU", "/nonexistent/qemu-system-x86_64")
+        .output()
+        .expect("the grader runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("/nonexistent/qemu-system-x86_64 (from SYSLAB_QEMU) is not installed"),
+        "{text}"
     );
 }
 

@@ -102,7 +102,7 @@ impl<'a> Cmdline<'a> {
     }
 }
 
-/// A decimal or 0x-prefixed hexadecimal number (`0xFFFFFF`, the seed's count).
+/// A decimal or 0x-prefixed hexadecimal number (`0xFFFFFF`, the article's count).
 fn parse_number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16).ok(),

@@ -29,7 +29,7 @@ pub struct Lab2 {
     /// `KiFastCallEntry`: the target of IA32_SYSENTER_EIP.
     pub ki_fast_call_entry: unsafe extern "C" fn(),
     /// KiSystemServiceExit's decision: how this frame goes back to ring 3
-    /// (the seed's Table 3).
+    /// (the article's Table 3).
     pub choose_exit: fn(frame: &KTrapFrame) -> SystemCallExit,
 }
 
@@ -51,7 +51,7 @@ pub struct Student {
 
 // ANCHOR: exit
 /// The three ways back to ring 3: KiSystemCallExit, KiSystemCallExit2 and
-/// KiSystemCallExit3 in the seed's Table 3. The entry stubs compare the
+/// KiSystemCallExit3 in the article's Table 3. The entry stubs compare the
 /// value in RAX after KiSystemServiceExit with these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]

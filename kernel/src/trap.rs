@@ -223,34 +223,99 @@ mod imp {
         paranoid = sym crate::paranoid::paranoid_common,
     );
 
-    /// Builds the frame and calls `trap_dispatch`.
+    // ANCHOR: trap_common
+    /// Builds the frame and calls `trap_dispatch`: the model of every entry
+    /// stub in the labs, annotated instruction by instruction.
     ///
-    /// On entry: `[rsp]` = vector, `[rsp+8]` = error code, `[rsp+16]` = RIP,
-    /// `[rsp+24]` = CS, then RFLAGS, RSP, SS. The CPU has switched to
-    /// TSS.RSP0 if it came from ring 3 (or to an IST stack).
+    /// On entry (Intel SDM Vol. 3A §7.14.2, the 64-bit interrupt stack
+    /// frame): the CPU has aligned RSP to 16, switched to TSS.RSP0 if it
+    /// came from ring 3 (or to an IST stack), and pushed SS, RSP, RFLAGS,
+    /// CS and RIP; the stub in `trap_stubs` then pushed the error code (a 0
+    /// where the CPU pushes none) and the vector. So `[rsp]` = vector
+    /// (`KTrapFrame::entry`), `[rsp+8]` = error code, `[rsp+16]` = RIP,
+    /// `[rsp+24]` = CS. IF is clear (every kernel gate is an interrupt
+    /// gate), GS is whatever the interrupted code had.
     #[unsafe(naked)]
     unsafe extern "C" fn trap_common() {
         core::arch::naked_asm!(
-            // From ring 3, GS still holds the user's base: swap in the kernel's.
+            // Where did the CPU come from? The RPL bits of the saved CS
+            // (KTrapFrame::cs, 24 bytes up now) are the CPL it interrupted.
+            // Test it before any push moves the offset.
             "test byte ptr [rsp + 24], 3",
+            // From ring 0, GS already holds the kernel's base: swapping
+            // would hand the kernel the user's.
             "jz 2f",
+            // From ring 3, GS holds the user's base. SWAPGS exchanges it
+            // with IA32_KERNEL_GS_BASE (SDM Vol. 2B, SWAPGS), the per-CPU
+            // block. First, before anything could use gs:.
             "swapgs",
             "2:",
-            save_registers!(),
-            "mov rdi, rsp", // &mut KTrapFrame
-            kernel_flags!(),
+            // The general registers, in the reverse order of KTrapFrame's
+            // fields: the stack grows down, so the last push (R15) is the
+            // first field, at the lowest address. Nothing is touched before
+            // it is saved (the `test` above changed only RFLAGS, which the
+            // CPU has saved already).
+            "push rax", // KTrapFrame::rax
+            "push rbx", // KTrapFrame::rbx
+            "push rcx", // KTrapFrame::rcx
+            "push rdx", // KTrapFrame::rdx
+            "push rsi", // KTrapFrame::rsi
+            "push rdi", // KTrapFrame::rdi
+            "push rbp", // KTrapFrame::rbp
+            "push r8",  // KTrapFrame::r8
+            "push r9",  // KTrapFrame::r9
+            "push r10", // KTrapFrame::r10
+            "push r11", // KTrapFrame::r11
+            "push r12", // KTrapFrame::r12
+            "push r13", // KTrapFrame::r13
+            "push r14", // KTrapFrame::r14
+            "push r15", // KTrapFrame::r15: RSP now points at the whole frame
+            // The System V ABI's first argument: &mut KTrapFrame. 22 words
+            // = 176 bytes above an aligned RSP, so RSP is 16-byte aligned at
+            // the call, as the ABI requires.
+            "mov rdi, rsp",
+            // Known kernel flags: the ABI wants DF clear in Rust code, and
+            // a user's AC must not reach ring 0 (with SMAP it would let the
+            // kernel touch user pages unchecked). An interrupt gate clears
+            // IF, TF, NT and RF, but neither DF nor AC (SDM Vol. 3A
+            // §7.12.1.3), and `clac` is #UD on a CPU without SMAP (qemu64):
+            // so load RFLAGS whole. 2 is just the always-one bit; IF stays 0.
+            "push 2",
+            "popfq",
             "call {dispatch}",
-            restore_registers!(),
-            // Back to ring 3: give the user its GS again.
+            // The way out mirrors the way in: pop in the reverse order of
+            // the pushes, so every register gets back its frame field, with
+            // whatever the dispatcher wrote there (a status in RAX).
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop r11",
+            "pop r10",
+            "pop r9",
+            "pop r8",
+            "pop rbp",
+            "pop rdi",
+            "pop rsi",
+            "pop rdx",
+            "pop rcx",
+            "pop rbx",
+            "pop rax",
+            // Back to ring 3? Test the CS that iretq will load (24 bytes up
+            // again), not the one the CPU came from: the dispatcher may have
+            // changed the frame. Only then give the user its GS again.
             "test byte ptr [rsp + 24], 3",
             "jz 3f",
             "swapgs",
             "3:",
-            "add rsp, 16", // drop vector and error code
+            // iretq pops RIP, CS, RFLAGS, RSP and SS (SDM Vol. 2A, IRET):
+            // drop the vector and the error code first.
+            "add rsp, 16",
             "iretq",
             dispatch = sym trap_dispatch,
         );
     }
+    // ANCHOR_END: trap_common
 
     /// Every exception and interrupt that the kernel's own gates receive.
     extern "C" fn trap_dispatch(frame: &mut KTrapFrame) {

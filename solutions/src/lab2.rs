@@ -4,7 +4,7 @@
 //! 2. [`program_sysenter_msrs`]: IA32_SYSENTER_CS/ESP/EIP, on every CPU, each with its own stack;
 //! 3. [`KiFastCallEntry`]: builds the same trap frame as `int 0x2e` and leaves through
 //!    `KiSystemCallExit2` (`sysexitq`) or the iretq fallback;
-//! 4. [`choose_exit`] and [`sysexit_safe`]: KiSystemServiceExit's decision (the seed's Table 3).
+//! 4. [`choose_exit`] and [`sysexit_safe`]: KiSystemServiceExit's decision (the article's Table 3).
 
 use syslab_kernel::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_SS};
 use syslab_kernel::msr;
@@ -188,7 +188,7 @@ pub unsafe extern "C" fn KiFastCallEntry() {
 // ANCHOR_END: stub
 
 // ANCHOR: exit
-/// KiSystemServiceExit's choice (the seed's Table 3): each entry has its
+/// KiSystemServiceExit's choice (the article's Table 3): each entry has its
 /// fast exit, taken only when it is safe; `iretq` works for any frame.
 pub fn choose_exit(frame: &KTrapFrame) -> SystemCallExit {
     match frame.entry {

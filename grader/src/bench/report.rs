@@ -564,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn json_has_exactly_the_issue_s_shape() {
+    fn json_has_the_documented_keys_and_no_others() {
         let text = serde_json::to_string(&json(&run())).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         let keys = |v: &Value| {

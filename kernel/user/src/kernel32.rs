@@ -1,4 +1,4 @@
-//! kernel32: the Win32 layer over ntdll, as the seed article's test calls it.
+//! kernel32: the Win32 layer over ntdll, as the article's test calls it.
 
 use crate::ntdll::{self, Stub};
 use syslab_abi::service::MUTANT_ALL_ACCESS;

@@ -1,0 +1,2 @@
+# Lab 1, grading and debugging: the untouched skeleton.
+cargo grader lab1
