@@ -10,9 +10,11 @@
 //! - protocol: serial lines -> events, filtered by the boot's nonce
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
+//! - gdb_remote: a client of QEMU's gdb stub (breakpoints, single steps)
 //! - score, report, gradescope: points, the terminal report, results.json
 //! - bench/: the benchmark command; its rows and derived columns (table),
-//!   its table, JSON and CSV (report) and its SVG chart (chart)
+//!   the article's Table 4 (article), its table, JSON and CSV (report), its
+//!   SVG charts (chart), and `--anatomy` (anatomy, phases)
 //! - grade, demo, gdb, bench: the four commands
 
 mod bench;
@@ -23,6 +25,7 @@ mod demo;
 mod diagnose;
 mod exit;
 mod gdb;
+mod gdb_remote;
 mod grade;
 mod gradescope;
 mod hosttests;

@@ -129,7 +129,8 @@ pub struct Finished {
     pub stderr: String,
 }
 
-fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
+/// Starts QEMU with stdin and stdout closed and stderr sent to `stderr`.
+pub fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
     Command::new(QEMU)
         .args(args)
         .stdin(Stdio::null())
@@ -139,7 +140,7 @@ fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
         .with_context(|| format!("cannot start {QEMU}; is it installed and on PATH?"))
 }
 
-fn ending_of(status: ExitStatus) -> Ending {
+pub fn ending_of(status: ExitStatus) -> Ending {
     match status.code() {
         Some(code) => Ending::Exited(code),
         None => Ending::Signalled,

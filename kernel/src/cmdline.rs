@@ -29,6 +29,9 @@ pub struct Cmdline<'a> {
     /// Benchmark: operations per row, split into `batches` batches.
     pub iterations: u64,
     pub batches: u64,
+    /// Benchmark: what the grader made the TSC count, `cycles` or
+    /// `instructions` (under `-icount`); only reported back.
+    pub count: &'a str,
 }
 
 impl<'a> Cmdline<'a> {
@@ -44,6 +47,7 @@ impl<'a> Cmdline<'a> {
             verbose: false,
             iterations: 90_000,
             batches: 9,
+            count: "cycles",
         };
         for word in line.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -58,6 +62,7 @@ impl<'a> Cmdline<'a> {
                 "verbose" => c.verbose = value == "1",
                 "iterations" => c.iterations = parse_number(value).unwrap_or(c.iterations),
                 "batches" => c.batches = parse_number(value).unwrap_or(c.batches),
+                "count" => c.count = value,
                 "inject" => {
                     c.inject = match value {
                         "ring0" => Some(Inject::Ring0Fault),
@@ -108,8 +113,10 @@ mod tests {
 
     #[test]
     fn benchmark_numbers_in_decimal_or_hex() {
-        let c = Cmdline::parse("lab=bench iterations=0xFFFFFF batches=5");
+        let c = Cmdline::parse("lab=bench iterations=0xFFFFFF batches=5 count=instructions");
         assert_eq!((c.iterations, c.batches), (0xFF_FFFF, 5));
+        assert_eq!(c.count, "instructions");
+        assert_eq!(Cmdline::parse("lab=bench").count, "cycles");
         let c = Cmdline::parse("iterations=zz");
         assert_eq!(c.iterations, 90_000);
     }

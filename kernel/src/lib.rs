@@ -286,6 +286,10 @@ extern "C" fn bsp_main() -> ! {
             syscall::int2e::install();
             bench::run(c.iterations, c.batches)
         }
+        "anatomy" => {
+            syscall::int2e::install();
+            bench::anatomy()
+        }
         "demo" => demo(),
         _ => test::run(c),
     }
