@@ -65,6 +65,7 @@ pub fn debug_trap_fixup(frame: &mut KTrapFrame) -> bool {
 // ANCHOR_END: debug_trap_fixup
 
 /// Takes the "user owed a single-step trap" note of this CPU.
+#[inline]
 pub fn take_pending_single_step(me: &PerCpu) -> bool {
     // Almost always clear: look before the (locked) swap.
     me.sysenter_single_step.load(Ordering::Relaxed)
