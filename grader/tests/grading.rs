@@ -319,6 +319,8 @@ fn the_anatomy_cuts_every_call_into_its_phases() {
         "bench",
         "--solutions",
         "--anatomy",
+        "--count",
+        "instructions",
         "--json",
         file.to_str().unwrap(),
         "--svg",
@@ -326,6 +328,10 @@ fn the_anatomy_cuts_every_call_into_its_phases() {
     ]);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("exit decision"), "{text}");
+    assert!(
+        !text.contains("TCG cycles"),
+        "--count instructions leaves out the cycles boot"
+    );
     let results = json(&file);
     let calls = results["calls"].as_array().expect("calls[]");
     assert_eq!(calls.len(), 9, "3 services on 3 paths:\n{text}");

@@ -2,7 +2,9 @@
 //! go, phase by phase, on each path.
 //!
 //! Two boots, on one CPU. The first is an ordinary `lab=bench` boot with
-//! fewer operations: the 1-CPU rows in TCG cycles. The second has
+//! fewer operations: the 1-CPU rows in TCG cycles (left out with `--count
+//! instructions`, which leaves an output that is the same on every run).
+//! The second has
 //! `lab=anatomy` and QEMU's gdb stub: the kernel runs the user program once
 //! per path; it warms the path up, calls `syslab_anatomy_begin`, and makes
 //! one NtNull, one CreateMutex and one CloseHandle call. The grader stops
@@ -233,11 +235,17 @@ pub fn run(b: &Bench, ws: &Workspace, images: &Images, kernel: Option<&Symbolize
     let user = Symbolizer::load(&images.user, Some(&ws.root))?;
     let bps = Breakpoints::find(&user)?;
     let machine = machine_for(&b.target.machine, Unit::Instructions);
-    let mut timing = b.clone();
-    timing.target.machine = machine.clone();
-    (timing.iterations, timing.batches) = (ITERATIONS, BATCHES);
-    let timed = boot(&timing, ws, images, Some(kernel), Unit::Cycles)?;
-    let cycles = Run::from_transcript(&timed.transcript, &machine, Unit::Cycles).ok();
+    let timed = if b.count.units().contains(&Unit::Cycles) {
+        let mut timing = b.clone();
+        timing.target.machine = machine.clone();
+        (timing.iterations, timing.batches) = (ITERATIONS, BATCHES);
+        Some(boot(&timing, ws, images, Some(kernel), Unit::Cycles)?)
+    } else {
+        None
+    };
+    let cycles = timed
+        .as_ref()
+        .and_then(|t| Run::from_transcript(&t.transcript, &machine, Unit::Cycles).ok());
     let (serial_log, qemu_log) = fresh_logs(ws, &machine, "-anatomy")?;
     let stderr_log = serial_log.with_extension("stderr.log");
     let port = gdb::free_port()?;
@@ -298,8 +306,10 @@ pub fn run(b: &Bench, ws: &Workspace, images: &Images, kernel: Option<&Symbolize
     };
     let anatomy = Anatomy { calls, cycles };
     write(&mut out, &anatomy, &machine, &styles).context(write_failed)?;
-    let errors: Vec<String> = [&timed.transcript, &transcript]
-        .into_iter()
+    let errors: Vec<String> = timed
+        .iter()
+        .map(|t| &t.transcript)
+        .chain([&transcript])
         .flat_map(|t| t.events())
         .filter_map(|e| match e {
             Event::BenchError(e) => Some(format!("path={} kind={}: {}", e.path, e.kind, e.message)),
