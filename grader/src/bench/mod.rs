@@ -97,6 +97,18 @@ pub fn run(b: Bench) -> Result<u8> {
     preflight::check_qemu()?;
     preflight::check_accel(b.target.machine.accel)?;
     preflight::check_target(&ws.root)?;
+    if b.count.units().contains(&Unit::Instructions) && b.target.machine.accel != Accel::Tcg {
+        bail!(
+            "--count {} needs QEMU's -icount, which only TCG has: drop --accel {}, or count \
+             cycles",
+            if b.count == table::Count::Both {
+                "both"
+            } else {
+                "instructions"
+            },
+            b.target.machine.accel.as_str()
+        );
+    }
     if b.anatomy && b.target.machine.accel != Accel::Tcg {
         bail!(
             "--anatomy single-steps the guest under TCG, where every step is one instruction; \
