@@ -515,8 +515,7 @@ fn write_json(path: &Path, a: &Anatomy, machine: &crate::profile::Machine) -> Re
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::bench::table::derive;
-    use crate::bench::table::tests::row;
+    use crate::bench::table::tests::{row, run_of};
     use crate::profile::{Accel, Machine, Profile};
 
     pub fn machine() -> Machine {
@@ -552,17 +551,7 @@ pub mod tests {
                 call("NtNull", "int2e", [4, 1, 21, 10, 2, 0, 19, 1]),
                 call("NtNull", "syscall", [4, 1, 27, 10, 2, 8, 16, 1]),
             ],
-            cycles: Some(Run {
-                machine: machine(),
-                unit: Unit::Cycles,
-                tsc_khz: 2_000_000,
-                iterations: 18_000,
-                batches: 9,
-                sysenter: Some(false),
-                rows: derive(&measured, 2000.0),
-                errors: vec![],
-                notes: vec![],
-            }),
+            cycles: Some(run_of(Unit::Cycles, &measured, 2000.0)),
         }
     }
 

@@ -141,25 +141,15 @@ pub const TCG_NOTE: [&str; 3] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::table::tests::{machine, row};
-    use crate::bench::table::{Run, derive};
+    use crate::bench::table::derive;
+    use crate::bench::table::tests::{row, run_of};
 
     fn run(unit: Unit, rows: &[(&str, f64)]) -> Run {
         let measured: Vec<_> = rows
             .iter()
             .map(|(path, median)| row(path, CREATE_CLOSE, 1, *median))
             .collect();
-        Run {
-            machine: machine(),
-            unit,
-            tsc_khz: 1_000_000,
-            iterations: 90_000,
-            batches: 9,
-            sysenter: Some(true),
-            rows: derive(&measured, 1000.0),
-            errors: vec![],
-            notes: vec![],
-        }
+        run_of(unit, &measured, 1000.0)
     }
 
     #[test]

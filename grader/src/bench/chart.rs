@@ -129,6 +129,17 @@ fn y_desc(unit: Unit) -> &'static str {
     }
 }
 
+/// Black text of `size`, centred, anchored at its top or bottom edge.
+fn text_style(size: u32, bold: bool, v: VPos) -> TextStyle<'static> {
+    let font = (FONT, size).into_font();
+    let font = if bold {
+        font.style(FontStyle::Bold)
+    } else {
+        font
+    };
+    font.color(&BLACK).pos(Pos::new(HPos::Center, v))
+}
+
 /// The title and the subtitle, centred at the top.
 fn heading(
     root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
@@ -247,25 +258,15 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
             Text::new(
                 short(row.measured.median),
                 (*x, row.measured.max * 1.12),
-                (FONT, 11)
-                    .into_font()
-                    .color(&BLACK)
-                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                text_style(11, false, VPos::Bottom),
             )
         }))?;
     }
 
     // The x labels, drawn by hand: each kind under its group, each path
     // under its kinds, and a line between paths.
-    let kind_style = (FONT, 13)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
-    let path_style = (FONT, 15)
-        .into_font()
-        .style(FontStyle::Bold)
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
+    let kind_style = text_style(13, false, VPos::Top);
+    let path_style = text_style(15, true, VPos::Top);
     for g in &groups {
         let (px, py) = chart.backend_coord(&(g.x, y_low));
         root.draw(&Text::new(g.kind, (px, py + 8), kind_style.clone()))?;
@@ -400,19 +401,9 @@ fn draw_anatomy(
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
     }
     // Totals above the bars, paths under them, services under the paths.
-    let small = (FONT, 12)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Bottom));
-    let under = (FONT, 13)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
-    let bold = (FONT, 15)
-        .into_font()
-        .style(FontStyle::Bold)
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
+    let small = text_style(12, false, VPos::Bottom);
+    let under = text_style(13, false, VPos::Top);
+    let bold = text_style(15, true, VPos::Top);
     for (s, service) in services.iter().enumerate() {
         for (p, path) in paths.iter().enumerate() {
             let x = slot(s, p);

@@ -599,8 +599,7 @@ pub fn write_csv(path: &Path, runs: &[Run]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::table::derive;
-    use crate::bench::table::tests::{machine, row, run};
+    use crate::bench::table::tests::{row, run, run_of};
     use crate::profile::Profile;
     use serde_json::Value;
 
@@ -656,19 +655,9 @@ mod tests {
             exact("syscall", "null", 88.0),
             exact("syscall", "create_close", 440.0),
         ];
-        let mut m = machine();
-        m.smp = 1;
-        Run {
-            machine: m,
-            unit: Unit::Instructions,
-            tsc_khz: 999_972,
-            iterations: 90_000,
-            batches: 9,
-            sysenter: Some(false),
-            rows: derive(&measured, 999.972),
-            errors: vec![],
-            notes: vec![],
-        }
+        let mut run = run_of(Unit::Instructions, &measured, 999.972);
+        run.machine.smp = 1;
+        run
     }
 
     #[test]

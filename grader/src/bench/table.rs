@@ -248,9 +248,24 @@ pub mod tests {
         }
     }
 
+    /// A run of `measured` rows in `unit`, the TSC at `tsc_mhz`, on the intel profile.
+    pub fn run_of(unit: Unit, measured: &[BenchRow], tsc_mhz: f64) -> Run {
+        Run {
+            machine: machine(),
+            unit,
+            tsc_khz: (tsc_mhz * 1000.0) as u64,
+            iterations: 90_000,
+            batches: 9,
+            sysenter: Some(false),
+            rows: derive(measured, tsc_mhz),
+            errors: vec![],
+            notes: vec![],
+        }
+    }
+
     /// A crafted run at 2000 MHz, so that 1 cycle = 0.5 ns.
     pub fn run() -> Run {
-        let measured = vec![
+        let measured = [
             row("call", "bare", 1, 20.0),
             row("int2e", "bare", 1, 600.0),
             row("int2e", "null", 1, 1200.0),
@@ -262,17 +277,7 @@ pub mod tests {
             row("int2e", "create_close", 2, 3000.0),
             row("syscall", "create_close", 2, 500.0),
         ];
-        Run {
-            machine: machine(),
-            unit: Unit::Cycles,
-            tsc_khz: 2_000_000,
-            iterations: 90_000,
-            batches: 9,
-            sysenter: Some(false),
-            rows: derive(&measured, 2000.0),
-            errors: vec![],
-            notes: vec![],
-        }
+        run_of(Unit::Cycles, &measured, 2000.0)
     }
 
     fn close(a: f64, b: f64) -> bool {
