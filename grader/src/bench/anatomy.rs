@@ -293,9 +293,15 @@ pub fn run(b: &Bench, ws: &Workspace, images: &Images, kernel: Option<&Symbolize
     let styles = Styles::for_stdout();
     let mut out = std::io::stdout().lock();
     let write_failed = "cannot write the report";
-    let calls = match driven {
-        Ok(calls) => calls,
-        Err(err) => {
+    let calls = match (driven, &diagnostic) {
+        (Ok(calls), _) if !calls.is_empty() => calls,
+        (Ok(_), Some(diagnostic)) => {
+            let text = format!("the anatomy did not run: {diagnostic}");
+            write_failure(&mut out, &text, &styles).context(write_failed)?;
+            return Ok(exit::NOT_FULL_MARKS);
+        }
+        (Ok(calls), None) => calls,
+        (Err(err), _) => {
             let mut text = format!("the anatomy did not run: {err:#}");
             if let Some(diagnostic) = &diagnostic {
                 text.push_str(&format!("\n{diagnostic}"));
