@@ -172,70 +172,61 @@ mod imp {
         paths
     }
 
-    /// Prints the `info bench` line; returns the operations per batch.
-    fn start(iterations: u64, batches: u64) -> u64 {
+    /// Runs every row and ends the run.
+    pub fn run(iterations: u64, batches: u64) -> ! {
         crate::thread::WATCHDOG_MS.store(0, core::sync::atomic::Ordering::Relaxed);
+        let batches = batches.clamp(1, 99);
         let per_batch = (iterations / batches).max(1);
-        let sysenter = paths().iter().any(|p| p.id == BENCH_PATH_SYSENTER);
+        let tsc_khz = crate::time::tsc_khz();
+        let paths = paths();
+        let sysenter = paths.iter().any(|p| p.id == BENCH_PATH_SYSENTER);
+        let max_cpus = crate::percpu::online().min(2);
         crate::proto!(
-            "info bench tsc_khz={} iterations={} batches={batches} sysenter={} unit={}",
-            crate::time::tsc_khz(),
+            "info bench tsc_khz={tsc_khz} iterations={} batches={batches} sysenter={} unit={}",
             per_batch * batches,
             sysenter as u8,
             crate::cmdline().count
         );
-        per_batch
-    }
-
-    /// Measures and prints every row on `cpus` CPUs.
-    fn rows(cpus: u32, per_batch: u64, batches: u64) {
-        let mut rows: Vec<(&str, &str, u64)> = alloc::vec![("call", "bare", BENCH_PATH_CALL)];
-        for p in &paths() {
-            for (kind, _) in KINDS {
-                rows.push((p.name, kind, p.id));
-            }
-        }
-        for (name, kind_name, path) in rows {
-            let kind = KINDS
-                .iter()
-                .find(|k| k.0 == kind_name)
-                .map_or(BENCH_BARE, |k| k.1);
-            let bare = kind == BENCH_BARE && path != BENCH_PATH_CALL;
-            if bare {
-                set_bare(path, true);
-            }
-            let _ = batch(path, kind, per_batch.min(1000), cpus); // warm up caches and TLBs
-            let mut samples = Samples(Vec::new());
-            let mut error = None;
-            for _ in 0..batches {
-                match batch(path, kind, per_batch, cpus) {
-                    Ok(v) => samples.0.extend(v),
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
+        for cpus in 1..=max_cpus {
+            let mut rows: Vec<(&str, &str, u64)> = alloc::vec![("call", "bare", BENCH_PATH_CALL)];
+            for p in &paths {
+                for (kind, _) in KINDS {
+                    rows.push((p.name, kind, p.id));
                 }
             }
-            if bare {
-                set_bare(path, false);
+            for (name, kind_name, path) in rows {
+                let kind = KINDS
+                    .iter()
+                    .find(|k| k.0 == kind_name)
+                    .map_or(BENCH_BARE, |k| k.1);
+                let bare = kind == BENCH_BARE && path != BENCH_PATH_CALL;
+                if bare {
+                    set_bare(path, true);
+                }
+                let _ = batch(path, kind, per_batch.min(1000), cpus); // warm up caches and TLBs
+                let mut samples = Samples(Vec::new());
+                let mut error = None;
+                for _ in 0..batches {
+                    match batch(path, kind, per_batch, cpus) {
+                        Ok(v) => samples.0.extend(v),
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if bare {
+                    set_bare(path, false);
+                }
+                if let Some(e) = error {
+                    crate::proto!("bench-error path={name} kind={kind_name} cpus={cpus} {e}");
+                    continue;
+                }
+                let (median, min, max) = samples.stats();
+                crate::proto!(
+                    "bench path={name} kind={kind_name} cpus={cpus} median={median:.1} min={min:.1} max={max:.1} n={per_batch} batches={batches}"
+                );
             }
-            if let Some(e) = error {
-                crate::proto!("bench-error path={name} kind={kind_name} cpus={cpus} {e}");
-                continue;
-            }
-            let (median, min, max) = samples.stats();
-            crate::proto!(
-                "bench path={name} kind={kind_name} cpus={cpus} median={median:.1} min={min:.1} max={max:.1} n={per_batch} batches={batches}"
-            );
-        }
-    }
-
-    /// Runs every row and ends the run.
-    pub fn run(iterations: u64, batches: u64) -> ! {
-        let batches = batches.clamp(1, 99);
-        let per_batch = start(iterations, batches);
-        for cpus in 1..=crate::percpu::online().min(2) {
-            rows(cpus, per_batch, batches);
         }
         crate::proto!("done");
         crate::arch::qemu_exit(crate::arch::ExitCode::Done)
