@@ -39,6 +39,8 @@ const SHOTS = [
   { page: 'lab3/swapgs.html', figure: 'figures/syscall-swapgs.svg', name: 'syscall-swapgs' },
   { page: 'benchmark/results.html', figure: 'figures/bench-intel.svg', name: 'bench-intel' },
   { page: 'benchmark/results.html', figure: 'figures/bench-amd.svg', name: 'bench-amd' },
+  { page: 'benchmark/anatomy.html', figure: 'figures/anatomy-intel.svg', name: 'anatomy-intel' },
+  { page: 'benchmark/anatomy.html', figure: 'figures/anatomy-before-intel.svg', name: 'anatomy-before-intel' },
 ];
 // Pages checked at the same time.
 const PARALLEL = 4;

@@ -13,8 +13,10 @@
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
 //! cargo grader doctor
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
-//!              [--iterations N] [--batches B] [--timeout S]
-//!              [--json FILE] [--csv FILE] [--svg FILE] [-v]
+//!              [--count cycles|instructions|both] [--iterations N] [--batches B]
+//!              [--timeout S] [--json FILE] [--csv FILE] [--svg FILE] [-v]
+//! cargo grader bench --anatomy [--solutions] [--cpu ...] [--count ...] [--json FILE]
+//!              [--svg FILE] [-v]
 //! cargo grader fuzz [--solutions] [--cpu ...] [--smp N]
 //!              [--path int2e|sysenter|syscall|all] [--seconds S] [--seed N] [-v]
 //! cargo grader mutants [--jobs N] [--timeout S] [NAME ...]
@@ -25,6 +27,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+use crate::bench::table::Count;
 use crate::builder::Variant;
 use crate::cmdline::{Inject, Lab};
 use crate::kd::{Kd, Os};
@@ -225,7 +228,13 @@ struct BenchArgs {
     /// QEMU accelerator
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     accel: Accel,
-    /// Operations per row, in decimal or 0x-hex (0xFFFFFF is the seed article's count)
+    /// What to count: TSC cycles, guest instructions (exact, under -icount, on one CPU), or both (two boots); --anatomy with instructions skips its cycles boot
+    #[arg(long, value_enum, default_value_t = Count::Cycles)]
+    count: Count,
+    /// Single-step one call of each service on each path and count its instructions phase by phase
+    #[arg(long, conflicts_with_all = ["csv", "iterations", "batches"])]
+    anatomy: bool,
+    /// Operations per row, in decimal or 0x-hex (0xFFFFFF is the article's count)
     #[arg(long, value_name = "N", default_value = "90000", value_parser = parse_count)]
     iterations: u64,
     /// Batches per row; the table shows their median, min and max
@@ -240,7 +249,7 @@ struct BenchArgs {
     /// Also write the rows as CSV to FILE
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
-    /// Also draw the rows as an SVG bar chart in FILE
+    /// Also draw the rows as an SVG bar chart in FILE (with --anatomy: a stacked bar per path)
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
     /// Print the QEMU command line and the boot's serial output
@@ -384,6 +393,10 @@ pub struct Grade {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bench {
     pub target: Target,
+    /// The units to measure, one boot each.
+    pub count: Count,
+    /// `--anatomy`: step through one call of each service instead.
+    pub anatomy: bool,
     /// Operations per row (the kernel splits them into `batches`).
     pub iterations: u64,
     pub batches: u64,
@@ -516,6 +529,8 @@ impl TryFrom<Cli> for Mode {
                     });
                 }
                 Mode::Bench(Bench {
+                    count: b.count,
+                    anatomy: b.anatomy,
                     iterations: b.iterations,
                     batches: b.batches,
                     timeout_secs: b.timeout.unwrap_or(bench_timeout_secs(b.iterations)),
@@ -848,6 +863,19 @@ mod tests {
         assert_eq!(b.target.machine.accel, Accel::Tcg);
         assert_eq!(b.target.variant, Variant::Labs);
         assert_eq!((b.json, b.csv, b.svg, b.verbose), (None, None, None, false));
+        assert_eq!((b.count, b.anatomy), (Count::Cycles, false));
+        assert_eq!(
+            bench(&["--count", "instructions"]).count,
+            Count::Instructions
+        );
+        assert_eq!(bench(&["--count", "both"]).count, Count::Both);
+        let a = bench(&["--anatomy", "--svg", "a.svg", "--cpu", "amd"]);
+        assert!(a.anatomy);
+        assert_eq!(
+            bench(&["--anatomy", "--count", "instructions"]).count,
+            Count::Instructions
+        );
+        assert_eq!(a.svg, Some(PathBuf::from("a.svg")));
 
         let b = bench(&[
             "--solutions",
@@ -920,6 +948,9 @@ mod tests {
             &["bench", "lab1"],
             &["bench", "--accel", "hvf"],
             &["bench", "--timeout", "0"],
+            &["bench", "--count", "time"],
+            &["bench", "--anatomy", "--csv", "a.csv"],
+            &["bench", "--anatomy", "--iterations", "10"],
         ] {
             assert!(mode(args).is_err(), "{args:?} should be refused");
         }

@@ -57,7 +57,7 @@ pub fn find_gdb() -> Option<FoundGdb> {
 }
 
 /// A TCP port that is free now: bind port 0 and let the OS choose.
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .context("cannot find a free TCP port for QEMU's gdb stub")?;
     Ok(listener.local_addr()?.port())

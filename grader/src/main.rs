@@ -12,11 +12,13 @@
 //! - protocol: serial lines -> events, filtered by the boot's nonce
 //! - runner: a lab's boot / reboot loop
 //! - diagnose, symbolize: what went wrong, and where in the kernel
+//! - gdb_remote: a client of QEMU's gdb stub (breakpoints, single steps)
 //! - score, report, reasons, gradescope: points, the terminal report (failures
 //!   that share a reason grouped), results.json
 //! - answers: the written questions of each lab (labs/answers-labN.md), noted, not scored
 //! - bench/: the benchmark command; its rows and derived columns (table),
-//!   its table, JSON and CSV (report) and its SVG chart (chart)
+//!   the article's Table 4 (article), its table, JSON and CSV (report), its
+//!   SVG charts (chart), and `--anatomy` (anatomy, phases)
 //! - kd/: the `kd>` prompt's session, interactive or from a script; demo
 //!   runs the book's two scripts through it
 //! - batch/: grading a class; a submission's files (submission), the scratch
@@ -43,6 +45,7 @@ mod doctor;
 mod exit;
 mod fuzz;
 mod gdb;
+mod gdb_remote;
 mod grade;
 mod gradescope;
 mod handin;

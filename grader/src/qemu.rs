@@ -162,7 +162,8 @@ pub struct Finished {
     pub stderr: String,
 }
 
-fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
+/// Starts QEMU with stdin and stdout closed and stderr sent to `stderr`.
+pub fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
     Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
@@ -172,7 +173,7 @@ fn spawn(args: &[OsString], stderr: Stdio) -> Result<Child> {
         .with_context(cannot_start)
 }
 
-fn ending_of(status: ExitStatus) -> Ending {
+pub fn ending_of(status: ExitStatus) -> Ending {
     match status.code() {
         Some(code) => Ending::Exited(code),
         None => Ending::Signalled,

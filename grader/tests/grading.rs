@@ -254,16 +254,143 @@ fn a_short_benchmark_writes_sane_rows() {
     }
     assert!(has("call", "bare", 1), "the call/ret floor");
     for r in rows {
-        let c = &r["cycles_per_call"];
-        let (min, median, max) = (
-            c["min"].as_f64().unwrap(),
-            c["median"].as_f64().unwrap(),
-            c["max"].as_f64().unwrap(),
-        );
+        assert_eq!(r["unit"], "cycles", "{r}");
+        let (min, median, max) = per_call(r);
         assert!(min > 0.0 && min <= median && median <= max, "{r}");
         assert!(r["ns_per_call"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["calls_per_sec"].as_f64().unwrap() > 0.0, "{r}");
     }
+}
+
+/// A JSON row's (min, median, max).
+fn per_call(row: &serde_json::Value) -> (f64, f64, f64) {
+    let c = &row["per_call"];
+    let get = |k: &str| {
+        c[k].as_f64()
+            .unwrap_or_else(|| panic!("per_call.{k} in {row}"))
+    };
+    (get("min"), get("median"), get("max"))
+}
+
+/// The reference solutions' hot path, in guest instructions per operation
+/// (an icount boot: exact and the same on every run, so a budget can be
+/// asserted). NtNull is one round trip; create_close is CreateMutex +
+/// CloseHandle, two. Each limit leaves a few instructions of room above the
+/// measured count for work other changes add to the entry stubs.
+///
+/// The SYSENTER and SYSCALL paths cannot come down to int 0x2e's: on top of
+/// the same frame they run the exit decision, the labs' safety checks of
+/// every field SYSEXIT or SYSRET trusts (28 to 30 instructions), and
+/// SYSENTER's stub also rebuilds the hardware part of the frame and its
+/// flags by hand (`cargo grader bench --anatomy` shows each phase).
+const BUDGETS: [(&str, f64, f64); 3] = [
+    // path, NtNull, CreateMutex + CloseHandle
+    ("int2e", 90.0, 570.0),
+    ("sysenter", 128.0, 670.0),
+    ("syscall", 116.0, 645.0),
+];
+
+#[test]
+fn the_hot_path_stays_within_its_instruction_budget() {
+    if !has_solutions() {
+        return;
+    }
+    let file = temp("bench-instructions.json");
+    let (out, text) = grader(&[
+        "bench",
+        "--solutions",
+        "--count",
+        "instructions",
+        "--iterations",
+        "900",
+        "--batches",
+        "3",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("every row is exact"), "{text}");
+    let results = json(&file);
+    let rows = results["rows"].as_array().expect("rows[]");
+    for r in rows {
+        assert_eq!(r["unit"], "instructions", "{r}");
+        assert_eq!(r["cpus"], 1, "instructions are counted on one CPU: {r}");
+        let (min, median, max) = per_call(r);
+        assert!(
+            min == median && median == max,
+            "an icount row is exact: {r}"
+        );
+        assert!(
+            r["ns_per_call"].is_null(),
+            "instructions are not a time: {r}"
+        );
+    }
+    let count = |path: &str, kind: &str| {
+        rows.iter()
+            .find(|r| r["path"] == path && r["kind"] == kind)
+            .map(|r| per_call(r).1)
+            .unwrap_or_else(|| panic!("no {path} {kind} row:\n{text}"))
+    };
+    for (path, null, create_close) in BUDGETS {
+        let (n, cc) = (count(path, "null"), count(path, "create_close"));
+        assert!(
+            n <= null,
+            "{path} NtNull takes {n} instructions, over its budget of {null}:\n{text}"
+        );
+        assert!(
+            cc <= create_close,
+            "{path} CreateMutex + CloseHandle takes {cc} instructions, over its budget of \
+             {create_close}:\n{text}"
+        );
+    }
+}
+
+/// `--anatomy` steps one call of each service on each path and accounts
+/// for every instruction in one of the eight phases.
+#[test]
+fn the_anatomy_cuts_every_call_into_its_phases() {
+    if !has_solutions() {
+        return;
+    }
+    let file = temp("anatomy.json");
+    let svg = temp("anatomy.svg");
+    let (out, text) = grader(&[
+        "bench",
+        "--solutions",
+        "--anatomy",
+        "--count",
+        "instructions",
+        "--json",
+        file.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("exit decision"), "{text}");
+    assert!(
+        !text.contains("TCG cycles"),
+        "--count instructions leaves out the cycles boot"
+    );
+    let results = json(&file);
+    let calls = results["calls"].as_array().expect("calls[]");
+    assert_eq!(calls.len(), 9, "3 services on 3 paths:\n{text}");
+    for c in calls {
+        let phases = c["phases"].as_object().expect("phases{}");
+        let sum: u64 = phases.values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(Some(sum), c["total"].as_u64(), "{c}");
+        assert_eq!(phases["entry_instruction"], 1, "{c}");
+        assert_eq!(phases["exit_instruction"], 1, "{c}");
+        assert!(phases["service"].as_u64().unwrap() >= 2, "{c}");
+        assert!(
+            phases["entry_stub"].as_u64().unwrap() >= 15,
+            "the frame is pushed: {c}"
+        );
+        // Only the fast paths ask for their exit.
+        let decides = phases["exit_decision"].as_u64().unwrap() > 0;
+        assert_eq!(decides, c["path"] != "int2e", "{c}");
+    }
+    let svg = std::fs::read_to_string(svg).expect("the chart");
+    assert!(svg.contains("NtCreateMutant") && svg.contains("exit decision"));
 }
 
 #[test]

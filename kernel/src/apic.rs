@@ -2,6 +2,7 @@
 //! advertises it, xAPIC MMIO otherwise (QEMU 7.2 under TCG has no x2APIC).
 
 use crate::mm::paging::LAPIC_VIRT;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x2apic::lapic::{LocalApic, LocalApicBuilder, TimerDivide, TimerMode};
 
@@ -24,15 +25,40 @@ pub fn local() -> LocalApic {
         .expect("the LAPIC builder has every field it needs")
 }
 
-/// Software-enables this CPU's LAPIC with its timer off. Once per CPU.
+/// One CPU's handle, built once by [`init`]: building one reads CPUID,
+/// which under KVM is a VM exit, and the watchdog is armed and disarmed
+/// around every user thread.
+struct OwnHandle(UnsafeCell<Option<LocalApic>>);
+
+// SAFETY: CPU n touches only entry n of HANDLES (through `with_own`, which
+// indexes by the running CPU), never from an interrupt handler.
+unsafe impl Sync for OwnHandle {}
+
+static HANDLES: [OwnHandle; crate::percpu::MAX_CPUS] =
+    [const { OwnHandle(UnsafeCell::new(None)) }; crate::percpu::MAX_CPUS];
+
+/// Runs `f` on the running CPU's own handle (after [`init`]; before it,
+/// on a fresh one).
+#[cfg(target_os = "none")]
+fn with_own<R>(f: impl FnOnce(&mut LocalApic) -> R) -> R {
+    let slot = &HANDLES[crate::percpu::cpu_id() as usize % crate::percpu::MAX_CPUS];
+    // SAFETY: only this CPU reaches its slot, and not re-entrantly (see
+    // `OwnHandle`).
+    let own = unsafe { &mut *slot.0.get() };
+    f(own.get_or_insert_with(local))
+}
+
+/// Software-enables this CPU's LAPIC with its timer off, and keeps its
+/// handle. Once per CPU, after its per-CPU block is installed.
 #[cfg(target_os = "none")]
 pub fn init() {
-    let mut lapic = local();
-    // SAFETY: LAPIC_VIRT maps this CPU's LAPIC registers (uncached).
-    unsafe {
-        lapic.enable();
-        lapic.disable_timer();
-    }
+    with_own(|lapic| {
+        // SAFETY: LAPIC_VIRT maps this CPU's LAPIC registers (uncached).
+        unsafe {
+            lapic.enable();
+            lapic.disable_timer();
+        }
+    });
 }
 
 /// This CPU's APIC id as the LAPIC reports it.
@@ -100,23 +126,21 @@ pub fn calibrate_timer() {
 #[cfg(target_os = "none")]
 pub fn arm_watchdog(ms: u64) {
     let ticks = (ms * TIMER_TICKS_PER_MS.load(Ordering::Relaxed)).clamp(1, u32::MAX as u64) as u32;
-    let mut lapic = local();
     // SAFETY: a one-shot timer to the watchdog vector, which trap.rs handles.
-    unsafe {
+    with_own(|lapic| unsafe {
         lapic.set_timer_mode(TimerMode::OneShot);
         lapic.set_timer_divide(TimerDivide::Div16);
         lapic.enable_timer();
         lapic.set_timer_initial(ticks);
-    }
+    });
 }
 
 /// Stops this CPU's watchdog.
 #[cfg(target_os = "none")]
 pub fn disarm_watchdog() {
-    let mut lapic = local();
     // SAFETY: stopping and masking the timer.
-    unsafe {
+    with_own(|lapic| unsafe {
         lapic.set_timer_initial(0);
         lapic.disable_timer();
-    }
+    });
 }

@@ -298,6 +298,10 @@ extern "C" fn bsp_main() -> ! {
             syscall::int2e::install();
             bench::run(c.iterations, c.batches)
         }
+        "anatomy" => {
+            syscall::int2e::install();
+            bench::anatomy()
+        }
         "kd" | "demo" => kd::run(),
         "fuzz" => fuzz::run(c),
         _ => test::run(c),

@@ -153,9 +153,11 @@ pub fn stub_code(kind: StubKind) -> &'static [u8] {
 #[cfg(target_os = "none")]
 pub fn install(space: &mut crate::mm::paging::AddressSpace, syscall_path_ready: bool) -> StubKind {
     use crate::mm::paging::flags::USER;
-    // SAFETY: labels in the same section.
-    let ret_offset =
-        unsafe { (&raw const imp::scs_sysenter_ret).offset_from(&raw const imp::scs_sysenter) };
+    // The labels' addresses as numbers: folded into one constant with the
+    // stub's address, their difference would not fit the 32-bit immediates
+    // of the static code model.
+    let ret_offset = core::hint::black_box(&raw const imp::scs_sysenter_ret as u64)
+        - &raw const imp::scs_sysenter as u64;
     assert_eq!(
         SYSTEM_CALL_STUB + ret_offset as u64,
         KI_FAST_SYSTEM_CALL_RET

@@ -13,7 +13,7 @@ use syslab_kernel::gdt::KERNEL_CS;
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
 use syslab_kernel::mm::paging::is_user_range;
 use syslab_kernel::not_implemented;
-use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS};
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
 
@@ -56,7 +56,8 @@ extern "C" fn ki_system_service_todo() -> ! {
 /// `KI_SERVICE_TABLE` (STATUS_INVALID_SYSTEM_SERVICE past its end), copy
 /// the service's arguments from the user stack at RDX into the kernel
 /// (STATUS_ACCESS_VIOLATION if the range is not user memory or the copy
-/// faults), call the service and put its status in the frame's RAX.
+/// faults), call the service and put its status in the frame's RAX. A
+/// service without arguments needs no check and no copy: call it at once.
 pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
     let _ = frame;
     not_implemented!("dispatch_system_service")

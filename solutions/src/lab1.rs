@@ -6,11 +6,14 @@
 //!    returns through `KiSystemCallExit` with `iretq`;
 //! 3. [`dispatch_system_service`]: the dispatcher every entry path calls.
 
-use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
+use core::mem::MaybeUninit;
+use syslab_kernel::abi::status::{
+    NtStatus, STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE,
+};
 use syslab_kernel::gdt::KERNEL_CS;
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
 use syslab_kernel::mm::paging::is_user_range;
-use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS};
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
 
@@ -110,32 +113,44 @@ pub unsafe extern "C" fn KiSystemService() {
 /// The system-service dispatcher: NT's KiSystemService after the frame is built.
 pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
     // The number is EAX; the upper half of RAX is not part of it.
-    let number = frame.rax as u32 as usize;
-    let Some(service) = KI_SERVICE_TABLE.get(number) else {
+    let Some(service) = KI_SERVICE_TABLE.get(frame.rax as u32 as usize) else {
         frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
         return;
     };
-    let mut args = [0u64; MAX_ARGS];
-    let count = service.arg_count;
-    if count > 0 {
-        // Check the whole range first: a user must not make the kernel
-        // read kernel memory for it. Then copy; a fault on an unmapped user
-        // page is fixed up into an error instead of a kernel fault.
-        let len = (count * 8) as u64;
-        if !is_user_range(frame.rdx, len) {
-            frame.rax = STATUS_ACCESS_VIOLATION as u64;
-            return;
-        }
-        // SAFETY: u64 has no invalid bit patterns; the range is user memory.
-        let bytes =
-            unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
-        // SAFETY: the range check above passed.
-        if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
-            frame.rax = STATUS_ACCESS_VIOLATION as u64;
-            return;
-        }
-    }
-    let status = (service.routine)(frame, &args[..count]);
+    let status = if service.arg_count == 0 {
+        // Nothing to check or copy: NtNull goes straight to its routine.
+        (service.routine)(frame, &[])
+    } else {
+        call_with_arguments(frame, service)
+    };
     frame.rax = status as u64;
+}
+
+/// Calls `service` with its arguments, copied from the user stack at RDX.
+/// Out of line, so that a call without arguments does not pay for the
+/// buffer and the registers this needs.
+#[inline(never)]
+fn call_with_arguments(frame: &mut KTrapFrame, service: &ServiceEntry) -> NtStatus {
+    let count = service.arg_count;
+    // Check the whole range first: a user must not make the kernel read
+    // kernel memory for it. Then copy; a fault on an unmapped user page is
+    // fixed up into an error instead of a kernel fault.
+    if !is_user_range(frame.rdx, (count * 8) as u64) {
+        return STATUS_ACCESS_VIOLATION;
+    }
+    // Only the first `count` words are copied and used: no need to zero all.
+    let mut buffer = [MaybeUninit::<u64>::uninit(); MAX_ARGS];
+    let args = &mut buffer[..count];
+    // SAFETY: `args` is `count` words of kernel memory (the table's counts
+    // are at most MAX_ARGS); any byte pattern is a valid u64.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
+    // SAFETY: the range check above passed.
+    if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
+        return STATUS_ACCESS_VIOLATION;
+    }
+    // SAFETY: the copy wrote every word of `args`.
+    let args = unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) };
+    (service.routine)(frame, args)
 }
 // ANCHOR_END: dispatch

@@ -1,9 +1,11 @@
-//! `--svg`: the benchmark as a bar chart, drawn with plotters' SVG backend
-//! (no system fonts: the text goes into the SVG as `<text>` elements).
+//! `--svg`: the benchmark's charts, drawn with plotters' SVG backend (no
+//! system fonts: the text goes into the SVG as `<text>` elements).
 //!
-//! One group per path and kind, with a bar for 1 CPU and one for 2 CPUs:
-//! the median cycles per operation on a log scale (the rows span 20 to
-//! 30 000 cycles), a whisker from min to max, and the median above it.
+//! The rows: one group per path and kind, with a bar for 1 CPU and one for
+//! 2 CPUs: the median cycles (or instructions) per operation on a log scale
+//! (the rows span 4 to 30 000), a whisker from min to max, and the median
+//! above it. The anatomy: one group per service, a bar per path, each bar
+//! stacked from its eight phases.
 
 use std::path::Path;
 
@@ -11,8 +13,10 @@ use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::bench::table::{CALL, KINDS, PATHS, Run};
-use crate::profile::Accel;
+use crate::bench::anatomy::Anatomy;
+use crate::bench::phases::Phase;
+use crate::bench::table::{CALL, KINDS, PATHS, Run, Unit};
+use crate::profile::{Accel, Machine};
 
 const WIDTH: u32 = 1000;
 const HEIGHT: u32 = 640;
@@ -86,10 +90,9 @@ fn decades(low: f64, high: f64) -> (f64, f64) {
     )
 }
 
-fn title(run: &Run) -> String {
-    let m = &run.machine;
+fn title(what: &str, m: &Machine) -> String {
     format!(
-        "syslab bench: {}, {} (-cpu {})",
+        "syslab {what}: {}, {} (-cpu {})",
         m.profile.label(),
         m.accel.as_str(),
         m.profile.cpu_arg(m.accel)
@@ -97,17 +100,70 @@ fn title(run: &Run) -> String {
 }
 
 fn subtitle(run: &Run) -> String {
-    let mut text = format!(
-        "median TSC cycles per operation over {} batches (whiskers: min–max), TSC {:.0} MHz, \
-         {} operations per row",
-        run.batches,
-        run.tsc_mhz(),
-        run.iterations
-    );
-    if run.machine.accel == Accel::Tcg {
-        text.push_str("; TCG: the emulator's cycles, not the CPU's");
+    match run.unit {
+        Unit::Cycles => {
+            let mut text = format!(
+                "median TSC cycles per operation over {} batches (whiskers: min–max), TSC {:.0} \
+                 MHz, {} operations per row",
+                run.batches,
+                run.tsc_mhz(),
+                run.iterations
+            );
+            if run.machine.accel == Accel::Tcg {
+                text.push_str("; TCG: the emulator's cycles, not the CPU's");
+            }
+            text
+        }
+        Unit::Instructions => format!(
+            "guest instructions per operation, counted under -icount on one CPU (exact), {} \
+             operations per row",
+            run.iterations
+        ),
     }
-    text
+}
+
+fn y_desc(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Cycles => "median TSC cycles per operation (log scale)",
+        Unit::Instructions => "instructions per operation (log scale)",
+    }
+}
+
+/// Black text of `size`, centred, anchored at its top or bottom edge.
+fn text_style(size: u32, bold: bool, v: VPos) -> TextStyle<'static> {
+    let font = (FONT, size).into_font();
+    let font = if bold {
+        font.style(FontStyle::Bold)
+    } else {
+        font
+    };
+    font.color(&BLACK).pos(Pos::new(HPos::Center, v))
+}
+
+/// The title and the subtitle, centred at the top.
+fn heading(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: String,
+    subtitle: String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    root.draw(&Text::new(
+        title,
+        (WIDTH as i32 / 2, 12),
+        (FONT, 22)
+            .into_font()
+            .style(FontStyle::Bold)
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    root.draw(&Text::new(
+        subtitle,
+        (WIDTH as i32 / 2, 42),
+        (FONT, 13)
+            .into_font()
+            .color(&RGBColor(80, 80, 80))
+            .pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    Ok(())
 }
 
 /// The chart as SVG text.
@@ -130,24 +186,7 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
     }
     let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE)?;
-    let heading = root.clone();
-    heading.draw(&Text::new(
-        title(run),
-        (WIDTH as i32 / 2, 12),
-        (FONT, 22)
-            .into_font()
-            .style(FontStyle::Bold)
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
-    heading.draw(&Text::new(
-        subtitle(run),
-        (WIDTH as i32 / 2, 42),
-        (FONT, 13)
-            .into_font()
-            .color(&RGBColor(80, 80, 80))
-            .pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
+    heading(&root, title("bench", &run.machine), subtitle(run))?;
     let plot = root.margin(66, 12, 12, 20);
 
     let low = run
@@ -167,7 +206,7 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(0)
-        .y_desc("median TSC cycles per operation (log scale)")
+        .y_desc(y_desc(run.unit))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .axis_desc_style((FONT, 15))
         .label_style((FONT, 13))
@@ -219,25 +258,15 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
             Text::new(
                 short(row.measured.median),
                 (*x, row.measured.max * 1.12),
-                (FONT, 11)
-                    .into_font()
-                    .color(&BLACK)
-                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                text_style(11, false, VPos::Bottom),
             )
         }))?;
     }
 
     // The x labels, drawn by hand: each kind under its group, each path
     // under its kinds, and a line between paths.
-    let kind_style = (FONT, 13)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
-    let path_style = (FONT, 15)
-        .into_font()
-        .style(FontStyle::Bold)
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
+    let kind_style = text_style(13, false, VPos::Top);
+    let path_style = text_style(15, true, VPos::Top);
     for g in &groups {
         let (px, py) = chart.backend_coord(&(g.x, y_low));
         root.draw(&Text::new(g.kind, (px, py + 8), kind_style.clone()))?;
@@ -278,6 +307,132 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The phases' colours, bottom of a bar to top: the ring-3 side in greys,
+/// the instructions in black, the kernel's software in Tableau's colours.
+const PHASE_COLOURS: [RGBColor; 8] = [
+    RGBColor(180, 180, 180), // user stub
+    RGBColor(20, 20, 20),    // entry instruction
+    RGBColor(31, 119, 180),  // entry stub
+    RGBColor(255, 127, 14),  // dispatcher
+    RGBColor(44, 160, 44),   // service
+    RGBColor(214, 39, 40),   // exit decision
+    RGBColor(148, 103, 189), // exit stub
+    RGBColor(20, 20, 20),    // exit instruction
+];
+
+/// `--anatomy --svg`: a stacked bar of phases per path, grouped by service.
+pub fn render_anatomy(a: &Anatomy, machine: &Machine) -> Result<String> {
+    let mut svg = String::new();
+    draw_anatomy(a, machine, &mut svg).map_err(|e| anyhow!("{e}"))?;
+    Ok(svg)
+}
+
+pub fn write_anatomy(path: &Path, a: &Anatomy, machine: &Machine) -> Result<()> {
+    let svg = render_anatomy(a, machine).context("cannot draw the anatomy chart")?;
+    std::fs::write(path, svg)
+        .with_context(|| format!("cannot write the anatomy chart to {}", path.display()))
+}
+
+fn draw_anatomy(
+    a: &Anatomy,
+    machine: &Machine,
+    svg: &mut String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let paths = a.paths();
+    let services = a.services();
+    if paths.is_empty() || services.is_empty() {
+        return Err("there are no calls to draw".into());
+    }
+    let root = SVGBackend::with_string(svg, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    heading(
+        &root,
+        title("anatomy", machine),
+        "instructions of one call, phase by phase, single-stepped through QEMU's gdb stub".into(),
+    )?;
+    let plot = root.margin(66, 12, 12, 20);
+    // One unit per bar, a gap of one between services.
+    let slot = |s: usize, p: usize| (s * (paths.len() + 1) + p) as f64;
+    let x_end = slot(services.len() - 1, paths.len() - 1) + 0.5;
+    let high = a
+        .calls
+        .iter()
+        .map(|c| c.cut.counts.total())
+        .max()
+        .unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&plot)
+        .x_label_area_size(62)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.6..x_end + 0.1, 0.0..high * 1.12)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc("instructions")
+        .y_max_light_lines(1)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(200, 200, 200))
+        .draw()?;
+    for (i, phase) in Phase::ALL.into_iter().enumerate() {
+        let colour = PHASE_COLOURS[i];
+        let mut bars = Vec::new();
+        for (s, service) in services.iter().enumerate() {
+            for (p, path) in paths.iter().enumerate() {
+                let Some(counts) = a.counts(service, path) else {
+                    continue;
+                };
+                let below: u64 = Phase::ALL[..i].iter().map(|q| counts.get(*q)).sum();
+                let n = counts.get(phase);
+                if n > 0 {
+                    let x = slot(s, p);
+                    bars.push(Rectangle::new(
+                        [(x - 0.4, below as f64), (x + 0.4, (below + n) as f64)],
+                        colour.filled(),
+                    ));
+                }
+            }
+        }
+        chart
+            .draw_series(bars)?
+            .label(phase.label())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+    }
+    // Totals above the bars, paths under them, services under the paths.
+    let small = text_style(12, false, VPos::Bottom);
+    let under = text_style(13, false, VPos::Top);
+    let bold = text_style(15, true, VPos::Top);
+    for (s, service) in services.iter().enumerate() {
+        for (p, path) in paths.iter().enumerate() {
+            let x = slot(s, p);
+            if let Some(counts) = a.counts(service, path) {
+                let total = counts.total() as f64;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("{total:.0}"),
+                    (x, total + high * 0.01),
+                    small.clone(),
+                )))?;
+            }
+            let (px, py) = chart.backend_coord(&(x, 0.0));
+            root.draw(&Text::new(*path, (px, py + 8), under.clone()))?;
+        }
+        let middle = (slot(s, 0) + slot(s, paths.len() - 1)) / 2.0;
+        let (px, py) = chart.backend_coord(&(middle, 0.0));
+        root.draw(&Text::new(*service, (px, py + 28), bold.clone()))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(170, 170, 170))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +462,35 @@ mod tests {
         );
         assert!(svg.matches("<rect").count() >= 10);
         assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn the_anatomy_has_a_stacked_bar_per_path() {
+        let a = crate::bench::anatomy::tests::anatomy();
+        let svg = render_anatomy(&a, &crate::bench::anatomy::tests::machine()).unwrap();
+        assert!(svg.contains("syslab anatomy: intel, tcg"));
+        for text in [
+            "NtNull",
+            "int2e",
+            "syscall",
+            "exit decision",
+            "user stub",
+            "58",
+            "69",
+        ] {
+            assert!(svg.contains(text), "{text}");
+        }
+        // A rectangle per non-empty phase of each bar (7 + 8), and the legend's 8.
+        assert!(svg.matches("<rect").count() >= 7 + 8 + 8);
+    }
+
+    #[test]
+    fn an_instructions_chart_says_so() {
+        let mut r = run();
+        r.unit = Unit::Instructions;
+        let svg = render(&r).unwrap();
+        assert!(svg.contains("instructions per operation (log scale)"));
+        assert!(!svg.contains("TSC"));
     }
 
     #[test]

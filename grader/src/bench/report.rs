@@ -1,8 +1,9 @@
-//! The benchmark's reports: the terminal table with its header and the
-//! targets, `--json` and `--csv`. (The chart is chart.rs.)
+//! The benchmark's reports: for each boot its header, table and legend,
+//! then the article's Table 4 beside the run, then `--json` and `--csv`.
+//! (The chart is chart.rs.)
 //!
 //! ```text
-//! == bench (intel, tcg, -smp 2) ==
+//! == bench (intel, tcg, -smp 2): cycles ==
 //! accelerator tcg, CPU profile intel (-cpu qemu64,vendor=GenuineIntel), TSC 2455.8 MHz
 //! 90000 operations per row in 9 batches of 10000: median [min–max] over the batches
 //! note: under TCG these are the emulator's cycles on this host, not the CPU's ...
@@ -18,13 +19,13 @@ use anyhow::{Context, Result};
 use console::Style;
 use serde::Serialize;
 
-use crate::bench::table::{CALL, Goal, INT2E, Row, Run, SEED_COUNT, measured_paths};
+use crate::bench::article::{Comparison, MACHINE, TCG_NOTE, way_in};
+use crate::bench::table::{ARTICLE_COUNT, CALL, INT2E, Row, Run, SYSCALL, SYSENTER, Unit};
 use crate::profile::Accel;
 
 /// Colours, or none when the output is not a terminal.
 pub struct Styles {
     header: Style,
-    good: Style,
     bad: Style,
     note: Style,
 }
@@ -34,7 +35,6 @@ impl Styles {
         let s = |style: Style| style.force_styling(colour);
         Styles {
             header: s(Style::new().bold()),
-            good: s(Style::new().green()),
             bad: s(Style::new().red()),
             note: s(Style::new().yellow()),
         }
@@ -43,35 +43,55 @@ impl Styles {
     pub fn for_stdout() -> Styles {
         Styles::new(console::colors_enabled())
     }
+
+    /// `text` as a heading.
+    pub fn header(&self, text: &str) -> String {
+        self.header.apply_to(text).to_string()
+    }
+
+    /// `note:`, coloured.
+    pub fn note_label(&self) -> String {
+        self.note.apply_to("note:").to_string()
+    }
+
+    /// `error:`, coloured.
+    pub fn bad_label(&self) -> String {
+        self.bad.apply_to("error:").to_string()
+    }
 }
 
-/// The whole terminal report: header, table, legend, targets, then the
-/// rows that failed and any notes.
-pub fn write(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()> {
-    write_header(out, run, st)?;
-    writeln!(out)?;
-    write_table(out, run, st)?;
-    writeln!(out)?;
-    write_legend(out)?;
-    writeln!(out)?;
-    write_targets(out, run, st)?;
-    if !run.errors.is_empty() {
+/// The whole terminal report: each boot's header, table and legend, the
+/// article's Table 4 beside them, then the rows that failed and any notes.
+pub fn write(out: &mut dyn Write, runs: &[Run], st: &Styles) -> io::Result<()> {
+    for run in runs {
+        write_header(out, run, st)?;
         writeln!(out)?;
-        for e in &run.errors {
-            let what = format!("path={} kind={} cpus={}", e.path, e.kind, e.cpus);
-            let message = if e.message.is_empty() {
-                "(the kernel gave no reason)"
-            } else {
-                &e.message
-            };
-            writeln!(
-                out,
-                "{} {what} was not measured: {message}",
-                st.bad.apply_to("error:")
-            )?;
-        }
+        write_table(out, run, st)?;
+        writeln!(out)?;
+        write_legend(out, run)?;
+        writeln!(out)?;
     }
-    for note in &run.notes {
+    if let Some(comparison) = Comparison::of(runs) {
+        write_table_4(out, &comparison, st)?;
+    }
+    let errors: Vec<_> = runs.iter().flat_map(|r| &r.errors).collect();
+    if !errors.is_empty() {
+        writeln!(out)?;
+    }
+    for e in errors {
+        let what = format!("path={} kind={} cpus={}", e.path, e.kind, e.cpus);
+        let message = if e.message.is_empty() {
+            "(the kernel gave no reason)"
+        } else {
+            &e.message
+        };
+        writeln!(
+            out,
+            "{} {what} was not measured: {message}",
+            st.bad.apply_to("error:")
+        )?;
+    }
+    for note in runs.iter().flat_map(|r| &r.notes) {
         writeln!(out, "{} {note}", st.note.apply_to("note:"))?;
     }
     Ok(())
@@ -94,65 +114,83 @@ pub fn write_failure(out: &mut dyn Write, text: &str, st: &Styles) -> io::Result
     Ok(())
 }
 
+/// The QEMU option that makes the TSC count instructions (FACTS: with
+/// `shift=0` every guest instruction advances it by one).
+pub const ICOUNT: &str = "shift=0,align=off,sleep=off";
+
 pub fn write_header(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()> {
     let m = &run.machine;
-    let title = format!("== bench ({m}) ==");
+    let title = format!("== bench ({m}): {} ==", run.unit.as_str());
     writeln!(out, "{}", st.header.apply_to(title))?;
-    writeln!(
-        out,
-        "accelerator {}, CPU profile {} (-cpu {}), TSC {:.1} MHz",
-        m.accel.as_str(),
-        m.profile.label(),
-        m.profile.cpu_arg(m.accel),
-        run.tsc_mhz()
-    )?;
     let per_batch = run.iterations.checked_div(run.batches).unwrap_or_default();
-    writeln!(
-        out,
-        "{} operations per row in {} batches of {per_batch}: median [min–max] over the batches \
-         (and over both CPUs for cpus=2)",
-        run.iterations, run.batches
-    )?;
-    if m.accel == Accel::Tcg {
-        writeln!(
-            out,
-            "{} under TCG these are the emulator's cycles on this host, not the CPU's: compare \
-             rows of one run, not with hardware",
-            st.note.apply_to("note:")
-        )?;
+    match run.unit {
+        Unit::Cycles => {
+            writeln!(
+                out,
+                "accelerator {}, CPU profile {} (-cpu {}), TSC {:.1} MHz",
+                m.accel.as_str(),
+                m.profile.label(),
+                m.profile.cpu_arg(m.accel),
+                run.tsc_mhz()
+            )?;
+            writeln!(
+                out,
+                "{} operations per row in {} batches of {per_batch}: median [min–max] over the \
+                 batches (and over both CPUs for cpus=2)",
+                run.iterations, run.batches
+            )?;
+            if m.accel == Accel::Tcg {
+                writeln!(
+                    out,
+                    "{} under TCG these are the emulator's cycles on this host, not the CPU's: \
+                     compare rows of one run, not with hardware",
+                    st.note.apply_to("note:")
+                )?;
+            }
+        }
+        Unit::Instructions => {
+            writeln!(
+                out,
+                "accelerator {} with -icount {ICOUNT}, CPU profile {} (-cpu {}), one CPU",
+                m.accel.as_str(),
+                m.profile.label(),
+                m.profile.cpu_arg(m.accel),
+            )?;
+            writeln!(
+                out,
+                "{} operations per row in {} batches of {per_batch}; the TSC counts guest \
+                 instructions, so every row is exact (min = median = max)",
+                run.iterations, run.batches
+            )?;
+            writeln!(
+                out,
+                "{} int, sysenter, syscall and their returns count as one instruction each: these \
+                 rows are the software of each path, not the instructions' own cost",
+                st.note.apply_to("note:")
+            )?;
+        }
     }
     Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Align {
+pub enum Align {
     Left,
     Right,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Tone {
-    Plain,
-    Good,
-    Bad,
-}
-
-struct Cell {
+pub struct Cell {
     text: String,
-    tone: Tone,
 }
 
 impl From<String> for Cell {
     fn from(text: String) -> Cell {
-        Cell {
-            text,
-            tone: Tone::Plain,
-        }
+        Cell { text }
     }
 }
 
 /// Columns padded to their widest cell; `None` rows are blank lines.
-fn write_grid(
+pub fn write_grid(
     out: &mut dyn Write,
     columns: &[(&str, Align)],
     rows: &[Option<Vec<Cell>>],
@@ -186,14 +224,7 @@ fn write_grid(
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(i, cell)| {
-                let text = pad(&cell.text, i);
-                match cell.tone {
-                    Tone::Plain => text,
-                    Tone::Good => st.good.apply_to(text).to_string(),
-                    Tone::Bad => st.bad.apply_to(text).to_string(),
-                }
-            })
+            .map(|(i, cell)| pad(&cell.text, i))
             .collect();
         writeln!(out, "{}", cells.join("  ").trim_end())?;
     }
@@ -202,19 +233,26 @@ fn write_grid(
 
 /// One row per path × kind × CPU count, the 1-CPU rows first.
 pub fn write_table(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()> {
-    let seed = format!("{SEED_COUNT:#X} calls");
-    let columns = [
+    let article = format!("{ARTICLE_COUNT:#X} calls");
+    let mut columns = vec![
         ("path", Align::Left),
         ("kind", Align::Left),
         ("cpus", Align::Right),
-        ("cycles/call", Align::Right),
+        (run.unit.per_call(), Align::Right),
         ("[min–max]", Align::Left),
-        ("ns/call", Align::Right),
-        (seed.as_str(), Align::Right),
-        ("calls/s", Align::Right),
-        ("vs int 2e", Align::Right),
-        ("2-CPU scaling", Align::Right),
     ];
+    let timed = run.unit == Unit::Cycles;
+    if timed {
+        columns.extend([
+            ("ns/call", Align::Right),
+            (article.as_str(), Align::Right),
+            ("calls/s", Align::Right),
+        ]);
+    }
+    columns.push(("vs int 2e", Align::Right));
+    if timed {
+        columns.push(("2-CPU scaling", Align::Right));
+    }
     let mut rows: Vec<Option<Vec<Cell>>> = Vec::new();
     let mut last_cpus = None;
     for row in &run.rows {
@@ -223,18 +261,25 @@ pub fn write_table(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()
             rows.push(None);
         }
         last_cpus = Some(m.cpus);
-        rows.push(Some(vec![
+        let mut cells: Vec<Cell> = vec![
             m.path.clone().into(),
             m.kind.clone().into(),
             m.cpus.to_string().into(),
             format!("{:.1}", m.median).into(),
             format!("[{:.1}–{:.1}]", m.min, m.max).into(),
-            format!("{:.1}", row.ns_per_call).into(),
-            format_duration(row.seed_count_secs).into(),
-            format_rate(row.calls_per_sec).into(),
-            speedup_cell(row),
-            row.scaling.map_or_else(String::new, ratio).into(),
-        ]));
+        ];
+        if timed {
+            cells.extend([
+                format!("{:.1}", row.ns_per_call).into(),
+                format_duration(row.article_count_secs).into(),
+                format_rate(row.calls_per_sec).into(),
+            ]);
+        }
+        cells.push(speedup_cell(row));
+        if timed {
+            cells.push(scaling_cell(row, run.machine.accel));
+        }
+        rows.push(Some(cells));
     }
     write_grid(out, &columns, &rows, st)
 }
@@ -248,57 +293,130 @@ fn speedup_cell(row: &Row) -> Cell {
     }
 }
 
-pub fn write_legend(out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "cycles/call: TSC cycles per operation, per CPU; one create_close operation is a \
-         CreateMutex + CloseHandle pair (two system calls)"
-    )?;
-    writeln!(
-        out,
-        "0x{SEED_COUNT:X} calls: the seed's Table 4 column, the time for that many operations at \
-         the row's calls/s (both CPUs sharing them for cpus=2)"
-    )?;
-    writeln!(
-        out,
-        "vs int 2e: int 2e's cycles/call ÷ this row's, same kind and CPUs; 2-CPU scaling: calls/s \
-         on 2 CPUs ÷ calls/s on 1"
-    )
+/// Under TCG, `int 0x2e`'s scaling is QEMU's global lock (see the legend).
+fn scaling_cell(row: &Row, accel: Accel) -> Cell {
+    match row.scaling {
+        Some(s) if row.measured.path == INT2E && accel == Accel::Tcg => {
+            format!("{} {LOCK_MARK}", ratio(s)).into()
+        }
+        Some(s) => ratio(s).into(),
+        None => String::new().into(),
+    }
 }
 
-/// Issue 6's targets per path, as measured figures.
-pub fn write_targets(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()> {
-    let paths = measured_paths(run);
+/// The mark on `int2e`'s 2-CPU scaling under TCG.
+const LOCK_MARK: &str = "(QEMU lock)";
+
+pub fn write_legend(out: &mut dyn Write, run: &Run) -> io::Result<()> {
+    let pair = "one create_close operation is a CreateMutex + CloseHandle pair (two system calls)";
+    match run.unit {
+        Unit::Cycles => {
+            writeln!(
+                out,
+                "cycles/call: TSC cycles per operation, per CPU; {pair}"
+            )?;
+            writeln!(
+                out,
+                "0x{ARTICLE_COUNT:X} calls: the article's Table 4 column, the time for that many \
+                 operations at the row's calls/s (both CPUs sharing them for cpus=2)"
+            )?;
+            writeln!(
+                out,
+                "vs int 2e: int 2e's cycles/call ÷ this row's, same kind and CPUs; 2-CPU scaling: \
+                 calls/s on 2 CPUs ÷ calls/s on 1"
+            )?;
+            if run.machine.accel == Accel::Tcg && run.rows.iter().any(|r| r.measured.cpus == 2) {
+                writeln!(
+                    out,
+                    "{LOCK_MARK}: QEMU's TCG delivers every int n holding its global lock, so two \
+                     CPUs in int 0x2e take turns; that is the emulator's limit, not the kernel's"
+                )?;
+            }
+        }
+        Unit::Instructions => {
+            writeln!(
+                out,
+                "instructions/call: guest instructions per operation, the loop included; {pair}"
+            )?;
+            writeln!(
+                out,
+                "vs int 2e: int 2e's instructions/call ÷ this row's, same kind: how much less \
+                 software the path runs"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The article's two rows beside this run's `create_close` rows.
+pub fn write_table_4(out: &mut dyn Write, c: &Comparison, st: &Styles) -> io::Result<()> {
     writeln!(
         out,
         "{}",
-        st.header
-            .apply_to("Targets (issue 6; measured on 1 CPU except scaling, not asserted)")
+        st.header.apply_to(format!(
+            "The article's Table 4 beside this run: CreateMutex + CloseHandle, {ARTICLE_COUNT:#X} \
+             times, 1 CPU"
+        ))
     )?;
-    let mut columns = vec![("target", Align::Left)];
-    columns.extend(paths.iter().map(|p| (*p, Align::Left)));
-    let rows: Vec<Option<Vec<Cell>>> = Goal::ALL
-        .iter()
-        .map(|goal| {
-            let mut cells: Vec<Cell> = vec![goal.label().to_owned().into()];
-            for path in &paths {
-                let target = goal.measure(run, path);
-                cells.push(match (target.value, target.met()) {
-                    (Some(v), Some(true)) => Cell {
-                        text: format!("{v:.2} met"),
-                        tone: Tone::Good,
-                    },
-                    (Some(v), _) => Cell {
-                        text: format!("{v:.2} not met"),
-                        tone: Tone::Bad,
-                    },
-                    (None, _) => "— (no rows)".to_owned().into(),
-                });
-            }
-            Some(cells)
-        })
-        .collect();
-    write_grid(out, &columns, &rows, st)
+    let article = format!("the article ({MACHINE})");
+    let time = if c.tcg {
+        "this run: time under TCG"
+    } else {
+        "this run: time"
+    };
+    let mut columns = vec![("way in", Align::Left), (article.as_str(), Align::Left)];
+    if c.has_secs {
+        columns.push((time, Align::Right));
+    }
+    if c.has_instructions {
+        columns.push(("this run: instructions per pair", Align::Right));
+    }
+    let dash = || Cell::from("—".to_owned());
+    let mut rows: Vec<Option<Vec<Cell>>> = Vec::new();
+    for line in &c.lines {
+        let mut cells = vec![
+            way_in(line.path).to_owned().into(),
+            line.article.map_or_else(dash, |a| {
+                format!("{}: {}", a.system, format_duration(a.secs)).into()
+            }),
+        ];
+        if c.has_secs {
+            cells.push(line.secs.map_or_else(dash, |s| format_duration(s).into()));
+        }
+        if c.has_instructions {
+            cells.push(
+                line.instructions
+                    .map_or_else(dash, |i| format!("{i:.0}").into()),
+            );
+        }
+        rows.push(Some(cells));
+    }
+    for path in [SYSENTER, SYSCALL] {
+        if !c.lines.iter().any(|l| l.path == path) {
+            continue;
+        }
+        let s = c.speedup(path);
+        let cell = |v: Option<f64>| v.map_or_else(dash, |v| ratio(v).into());
+        let mut cells = vec![format!("int 2e ÷ {}", way_in(path)).into(), cell(s.article)];
+        if c.has_secs {
+            cells.push(cell(s.secs));
+        }
+        if c.has_instructions {
+            cells.push(cell(s.instructions));
+        }
+        rows.push(Some(cells));
+    }
+    write_grid(out, &columns, &rows, st)?;
+    // Without TCG only the last remark applies.
+    let note = if c.tcg { &TCG_NOTE[..] } else { &TCG_NOTE[2..] };
+    let mut lines = note.iter();
+    if let Some(first) = lines.next() {
+        writeln!(out, "{} {first}", st.note.apply_to("note:"))?;
+    }
+    for line in lines {
+        writeln!(out, "      {line}")?;
+    }
+    Ok(())
 }
 
 /// `1.87×`
@@ -318,7 +436,10 @@ pub fn format_duration(secs: f64) -> String {
     }
     if secs >= 59.5 {
         let whole = secs.round() as u64;
-        return format!("{} min {} s", whole / 60, whole % 60);
+        return match whole % 60 {
+            0 => format!("{} min", whole / 60),
+            s => format!("{} min {s} s", whole / 60),
+        };
     }
     if secs >= 10.0 {
         format!("{secs:.1} s")
@@ -357,13 +478,15 @@ fn round(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-/// `--json`: `{"accel", "profile", "tsc_mhz", "iterations", "rows": [...]}`.
+/// `--json`: `{"accel", "profile", "iterations", "tsc_mhz", "rows": [...]}`,
+/// the rows of every boot, each with its unit. `tsc_mhz` is the cycles
+/// boot's (null when only instructions were counted).
 #[derive(Debug, Serialize)]
 pub struct JsonRun {
     pub accel: String,
     pub profile: String,
-    pub tsc_mhz: f64,
     pub iterations: u64,
+    pub tsc_mhz: Option<f64>,
     pub rows: Vec<JsonRow>,
 }
 
@@ -372,47 +495,55 @@ pub struct JsonRow {
     pub path: String,
     pub kind: String,
     pub cpus: u32,
-    pub cycles_per_call: JsonCycles,
-    pub ns_per_call: f64,
-    pub calls_per_sec: f64,
+    /// `"cycles"` or `"instructions"`: what `per_call` counts.
+    pub unit: &'static str,
+    pub per_call: JsonPerCall,
+    /// Null for instructions, which are not a time.
+    pub ns_per_call: Option<f64>,
+    pub calls_per_sec: Option<f64>,
     pub speedup_vs_int2e: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct JsonCycles {
+pub struct JsonPerCall {
     pub median: f64,
     pub min: f64,
     pub max: f64,
 }
 
-pub fn json(run: &Run) -> JsonRun {
+pub fn json(runs: &[Run]) -> JsonRun {
+    let first = runs.first();
+    let cycles = runs.iter().find(|r| r.unit == Unit::Cycles);
     JsonRun {
-        accel: run.machine.accel.as_str().into(),
-        profile: run.machine.profile.label(),
-        tsc_mhz: round(run.tsc_mhz(), 3),
-        iterations: run.iterations,
-        rows: run
-            .rows
+        accel: first.map_or("", |r| r.machine.accel.as_str()).into(),
+        profile: first.map(|r| r.machine.profile.label()).unwrap_or_default(),
+        iterations: first.map_or(0, |r| r.iterations),
+        tsc_mhz: cycles.map(|r| round(r.tsc_mhz(), 3)),
+        rows: runs
             .iter()
-            .map(|r| JsonRow {
-                path: r.measured.path.clone(),
-                kind: r.measured.kind.clone(),
-                cpus: r.measured.cpus,
-                cycles_per_call: JsonCycles {
-                    median: r.measured.median,
-                    min: r.measured.min,
-                    max: r.measured.max,
-                },
-                ns_per_call: round(r.ns_per_call, 2),
-                calls_per_sec: round(r.calls_per_sec, 0),
-                speedup_vs_int2e: r.speedup_vs_int2e.map(|s| round(s, 3)),
+            .flat_map(|run| {
+                let timed = run.unit == Unit::Cycles;
+                run.rows.iter().map(move |r| JsonRow {
+                    path: r.measured.path.clone(),
+                    kind: r.measured.kind.clone(),
+                    cpus: r.measured.cpus,
+                    unit: run.unit.as_str(),
+                    per_call: JsonPerCall {
+                        median: r.measured.median,
+                        min: r.measured.min,
+                        max: r.measured.max,
+                    },
+                    ns_per_call: timed.then(|| round(r.ns_per_call, 2)),
+                    calls_per_sec: timed.then(|| round(r.calls_per_sec, 0)),
+                    speedup_vs_int2e: r.speedup_vs_int2e.map(|s| round(s, 3)),
+                })
             })
             .collect(),
     }
 }
 
-pub fn write_json(path: &Path, run: &Run) -> Result<()> {
-    let text = serde_json::to_string_pretty(&json(run)).context("cannot encode the JSON")?;
+pub fn write_json(path: &Path, runs: &[Run]) -> Result<()> {
+    let text = serde_json::to_string_pretty(&json(runs)).context("cannot encode the JSON")?;
     std::fs::write(path, text + "\n")
         .with_context(|| format!("cannot write the benchmark JSON to {}", path.display()))
 }
@@ -420,29 +551,30 @@ pub fn write_json(path: &Path, run: &Run) -> Result<()> {
 /// The CSV header: the JSON row's fields, flattened, after the accelerator
 /// and profile (so that every figure carries them, and the files of two
 /// profiles can be concatenated).
-pub const CSV_HEADER: &str = "accel,profile,tsc_mhz,path,kind,cpus,cycles_median,cycles_min,\
-                              cycles_max,ns_per_call,calls_per_sec,speedup_vs_int2e";
+pub const CSV_HEADER: &str = "accel,profile,tsc_mhz,path,kind,cpus,unit,median,min,max,\
+                              ns_per_call,calls_per_sec,speedup_vs_int2e";
 
-/// `--csv`: one header line, then one line per row; an empty field for no speedup.
-pub fn csv(run: &Run) -> String {
-    let j = json(run);
+/// `--csv`: one header line, then one line per row; an empty field for a
+/// figure the row does not have.
+pub fn csv(runs: &[Run]) -> String {
+    let j = json(runs);
+    let optional = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let mut text = format!("{CSV_HEADER}\n");
     for r in &j.rows {
         let fields = [
             csv_field(&j.accel),
             csv_field(&j.profile),
-            j.tsc_mhz.to_string(),
+            optional(j.tsc_mhz),
             csv_field(&r.path),
             csv_field(&r.kind),
             r.cpus.to_string(),
-            r.cycles_per_call.median.to_string(),
-            r.cycles_per_call.min.to_string(),
-            r.cycles_per_call.max.to_string(),
-            r.ns_per_call.to_string(),
-            r.calls_per_sec.to_string(),
-            r.speedup_vs_int2e
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
+            r.unit.to_owned(),
+            r.per_call.median.to_string(),
+            r.per_call.min.to_string(),
+            r.per_call.max.to_string(),
+            optional(r.ns_per_call),
+            optional(r.calls_per_sec),
+            optional(r.speedup_vs_int2e),
         ];
         text.push_str(&fields.join(","));
         text.push('\n');
@@ -459,27 +591,28 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-pub fn write_csv(path: &Path, run: &Run) -> Result<()> {
-    std::fs::write(path, csv(run))
+pub fn write_csv(path: &Path, runs: &[Run]) -> Result<()> {
+    std::fs::write(path, csv(runs))
         .with_context(|| format!("cannot write the benchmark CSV to {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::table::tests::run;
+    use crate::bench::table::tests::{row, run, run_of};
     use crate::profile::Profile;
     use serde_json::Value;
 
     #[test]
     fn durations() {
         assert_eq!(format_duration(90.0), "1 min 30 s");
+        assert_eq!(format_duration(240.0), "4 min");
         assert_eq!(format_duration(42.14), "42.1 s");
         assert_eq!(format_duration(4.214), "4.21 s");
         assert_eq!(format_duration(0.4123), "412 ms");
         assert_eq!(format_duration(0.0083), "8.30 ms");
-        assert_eq!(format_duration(59.7), "1 min 0 s");
-        assert_eq!(format_duration(119.6), "2 min 0 s");
+        assert_eq!(format_duration(59.7), "1 min");
+        assert_eq!(format_duration(121.4), "2 min 1 s");
         assert_eq!(format_duration(3725.0), "1 h 02 min");
         assert_eq!(format_duration(f64::INFINITY), "?");
     }
@@ -493,59 +626,138 @@ mod tests {
         assert_eq!(format_rate(12.0), "12.0");
     }
 
-    #[test]
-    fn table_rows_and_columns() {
+    /// The report of `runs`, without colour.
+    fn text(runs: &[Run]) -> String {
         let mut out = Vec::new();
-        write(&mut out, &run(), &Styles::new(false)).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        write(&mut out, runs, &Styles::new(false)).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The line that starts with `prefix` once runs of spaces are one space.
+    fn line(text: &str, prefix: &str) -> String {
+        text.lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in\n{text}"))
+    }
+
+    /// A crafted instructions run: exact rows, as under -icount.
+    fn instructions() -> Run {
+        let exact = |path: &str, kind: &str, median: f64| {
+            let mut r = row(path, kind, 1, median);
+            (r.min, r.max) = (median, median);
+            r
+        };
+        let measured = [
+            exact("call", "bare", 4.0),
+            exact("int2e", "null", 80.0),
+            exact("int2e", "create_close", 400.0),
+            exact("syscall", "null", 88.0),
+            exact("syscall", "create_close", 440.0),
+        ];
+        let mut run = run_of(Unit::Instructions, &measured, 999.972);
+        run.machine.smp = 1;
+        run
+    }
+
+    #[test]
+    fn cycles_table_rows_and_columns() {
+        let text = text(&[run()]);
         assert!(
-            text.starts_with("== bench (intel, tcg, -smp 2) ==\n"),
+            text.starts_with("== bench (intel, tcg, -smp 2): cycles ==\n"),
             "{text}"
         );
         assert!(text.contains("(-cpu qemu64,vendor=GenuineIntel), TSC 2000.0 MHz"));
         assert!(text.contains("not the CPU's"));
-        let line = |prefix: &str| {
-            text.lines()
-                .find(|l| {
-                    l.split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .starts_with(prefix)
-                })
-                .unwrap_or_else(|| panic!("no `{prefix}` line in\n{text}"))
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         assert!(
-            line("path kind cpus cycles/call [min–max] ns/call 0xFFFFFF calls calls/s")
-                .ends_with("vs int 2e 2-CPU scaling")
+            line(
+                &text,
+                "path kind cpus cycles/call [min–max] ns/call 0xFFFFFF calls calls/s"
+            )
+            .ends_with("vs int 2e 2-CPU scaling")
         );
         // 20 cycles at 2000 MHz: 10 ns, 100 M calls/s, 0xFFFFFF of them in 168 ms.
         assert_eq!(
-            line("call bare 1"),
+            line(&text, "call bare 1"),
             "call bare 1 20.0 [18.0–24.0] 10.0 168 ms 100 M —"
         );
         assert_eq!(
-            line("syscall null 1"),
+            line(&text, "syscall null 1"),
             "syscall null 1 120.0 [108.0–144.0] 60.0 1.01 s 16.7 M 10.00×"
         );
         assert_eq!(
-            line("syscall create_close 2"),
+            line(&text, "syscall create_close 2"),
             "syscall create_close 2 500.0 [450.0–600.0] 250.0 2.10 s 8.00 M 6.00× 1.60×"
         );
+        // Under TCG int 0x2e's scaling is marked as QEMU's lock, and the legend says why.
         assert_eq!(
-            line("null / bare ≤ 1.3"),
-            "null / bare ≤ 1.3 2.00 not met 1.20 met"
+            line(&text, "int2e create_close 2"),
+            "int2e create_close 2 3000.0 [2700.0–3600.0] 1500.0 12.6 s 1.33 M — 2.00× (QEMU lock)"
         );
-        assert_eq!(
-            line("2-CPU create_close scaling ≥ 1.9"),
-            "2-CPU create_close scaling ≥ 1.9 2.00 met 1.60 not met"
-        );
+        assert!(line(&text, "(QEMU lock):").contains("global lock"));
+        assert!(line(&text, "0xFFFFFF calls:").contains("the article's Table 4 column"));
+        for word in ["issue", "seed", "Targets", "ticket"] {
+            assert!(!text.contains(word), "`{word}` in\n{text}");
+        }
     }
 
     #[test]
-    fn errors_and_notes_follow_the_targets() {
+    fn instructions_table_is_not_a_time() {
+        let text = text(&[instructions()]);
+        assert!(
+            text.starts_with("== bench (intel, tcg, -smp 1): instructions ==\n"),
+            "{text}"
+        );
+        assert!(text.contains("with -icount shift=0,align=off,sleep=off"));
+        assert!(text.contains("every row is exact (min = median = max)"));
+        assert_eq!(
+            line(&text, "path kind"),
+            "path kind cpus instructions/call [min–max] vs int 2e"
+        );
+        assert_eq!(
+            line(&text, "syscall null 1"),
+            "syscall null 1 88.0 [88.0–88.0] 0.91×"
+        );
+        assert!(!text.contains(" ns/call") && !text.contains("calls/s"));
+        assert!(!text.contains("QEMU lock"));
+    }
+
+    #[test]
+    fn table_4_beside_both_units() {
+        let text = text(&[run(), instructions()]);
+        let cycles_at = text.find(": cycles ==").unwrap();
+        let instructions_at = text.find(": instructions ==").unwrap();
+        let table_4 = text.find("The article's Table 4 beside this run").unwrap();
+        assert!(cycles_at < instructions_at && instructions_at < table_4);
+        assert_eq!(
+            line(&text, "way in"),
+            "way in the article (dual Pentium III, 800 MHz) this run: time under TCG \
+             this run: instructions per pair"
+        );
+        // int2e create_close at 3000 cycles and 2000 MHz: 1.5 µs, 25.2 s for 0xFFFFFF.
+        assert_eq!(
+            line(&text, "int 2e Windows"),
+            "int 2e Windows 2000 SP4: 4 min 25.2 s 400"
+        );
+        assert_eq!(
+            line(&text, "SYSENTER"),
+            "SYSENTER Windows XP SP0: 1 min 30 s — —"
+        );
+        assert_eq!(line(&text, "SYSCALL"), "SYSCALL — 3.36 s 440");
+        assert_eq!(
+            line(&text, "int 2e ÷ SYSENTER"),
+            "int 2e ÷ SYSENTER 2.67× — —"
+        );
+        assert_eq!(
+            line(&text, "int 2e ÷ SYSCALL"),
+            "int 2e ÷ SYSCALL — 7.50× 0.91×"
+        );
+        assert!(line(&text, "note: under TCG, compare the order").contains("instructions"));
+        assert!(text.contains("global lock"));
+    }
+
+    #[test]
+    fn errors_and_notes_come_last() {
         let mut r = run();
         r.errors.push(crate::protocol::BenchError {
             path: "sysenter".into(),
@@ -554,24 +766,23 @@ mod tests {
             message: "CPU 1: 3 of 10000 operations failed".into(),
         });
         r.notes.push("something odd".into());
-        let mut out = Vec::new();
-        write(&mut out, &r, &Styles::new(false)).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.contains(
+        let text = text(&[r]);
+        assert!(text.ends_with(
             "error: path=sysenter kind=null cpus=2 was not measured: CPU 1: 3 of 10000 \
              operations failed\nnote: something odd\n"
         ));
     }
 
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
     #[test]
-    fn json_has_the_documented_keys_and_no_others() {
-        let text = serde_json::to_string(&json(&run())).unwrap();
+    fn json_rows_carry_their_unit() {
+        let text = serde_json::to_string(&json(&[run(), instructions()])).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
-        let keys = |v: &Value| {
-            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-            k.sort();
-            k
-        };
         assert_eq!(
             keys(&v),
             ["accel", "iterations", "profile", "rows", "tsc_mhz"]
@@ -581,54 +792,65 @@ mod tests {
         assert_eq!(v["tsc_mhz"].as_f64(), Some(2000.0));
         assert_eq!(v["iterations"].as_u64(), Some(90_000));
         let rows = v["rows"].as_array().unwrap();
-        assert_eq!(rows.len(), 10);
+        assert_eq!(rows.len(), 10 + 5);
         for row in rows {
             assert_eq!(
                 keys(row),
                 [
                     "calls_per_sec",
                     "cpus",
-                    "cycles_per_call",
                     "kind",
                     "ns_per_call",
                     "path",
-                    "speedup_vs_int2e"
+                    "per_call",
+                    "speedup_vs_int2e",
+                    "unit"
                 ]
             );
-            assert_eq!(keys(&row["cycles_per_call"]), ["max", "median", "min"]);
-            assert!(row["path"].is_string() && row["kind"].is_string());
-            assert!(row["cpus"].is_u64());
-            assert!(row["ns_per_call"].is_f64() && row["calls_per_sec"].is_f64());
-            assert!(row["cycles_per_call"]["median"].is_f64());
+            assert_eq!(keys(&row["per_call"]), ["max", "median", "min"]);
+            assert!(row["per_call"]["median"].is_f64());
         }
-        assert_eq!(rows[0]["path"], "call");
-        assert_eq!(rows[0]["kind"], "bare");
-        assert!(rows[0]["speedup_vs_int2e"].is_null());
+        assert_eq!(rows[0]["unit"], "cycles");
+        assert_eq!(
+            (&rows[0]["path"], &rows[0]["kind"]),
+            (&"call".into(), &"bare".into())
+        );
         assert!(rows[1]["speedup_vs_int2e"].is_null(), "int2e itself");
         assert_eq!(rows[5]["speedup_vs_int2e"].as_f64(), Some(10.0));
         assert_eq!(rows[5]["ns_per_call"].as_f64(), Some(60.0));
         assert_eq!(rows[5]["calls_per_sec"].as_f64(), Some(16_666_667.0));
+        let exact = &rows[13];
+        assert_eq!(exact["unit"], "instructions");
+        assert_eq!(exact["path"], "syscall");
+        assert_eq!(exact["per_call"]["min"], exact["per_call"]["max"]);
+        assert!(exact["ns_per_call"].is_null() && exact["calls_per_sec"].is_null());
+        // Instructions alone: no TSC frequency to speak of.
+        assert_eq!(json(&[instructions()]).tsc_mhz, None);
     }
 
     #[test]
     fn csv_header_and_rows() {
         let mut r = run();
         r.machine.profile = Profile::Model("qemu64,+sep".into());
-        let text = csv(&r);
+        let text = csv(&[r, instructions()]);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 1 + 10);
+        assert_eq!(lines.len(), 1 + 10 + 5);
         assert_eq!(
             lines[0],
-            "accel,profile,tsc_mhz,path,kind,cpus,cycles_median,cycles_min,cycles_max,\
-             ns_per_call,calls_per_sec,speedup_vs_int2e"
+            "accel,profile,tsc_mhz,path,kind,cpus,unit,median,min,max,ns_per_call,calls_per_sec,\
+             speedup_vs_int2e"
         );
         assert_eq!(
             lines[1],
-            "tcg,\"qemu64,+sep\",2000,call,bare,1,20,18,24,10,100000000,"
+            "tcg,\"qemu64,+sep\",2000,call,bare,1,cycles,20,18,24,10,100000000,"
         );
         assert_eq!(
             lines[6],
-            "tcg,\"qemu64,+sep\",2000,syscall,null,1,120,108,144,60,16666667,10"
+            "tcg,\"qemu64,+sep\",2000,syscall,null,1,cycles,120,108,144,60,16666667,10"
+        );
+        assert_eq!(
+            lines[14],
+            "tcg,\"qemu64,+sep\",2000,syscall,null,1,instructions,88,88,88,,,0.909"
         );
     }
 }

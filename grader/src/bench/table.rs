@@ -3,15 +3,65 @@
 //! JSON, the CSV and the chart all read a `Run`.
 
 use crate::profile::Machine;
-use crate::protocol::{BenchError, BenchRow, Event, Transcript};
+use crate::protocol::{BenchError, BenchRow, Event, Fields, Transcript};
 
-/// The seed article's loop count (its Table 4): 0xFFFFFF calls.
-pub const SEED_COUNT: u64 = 0xFF_FFFF;
+/// What the numbers of one boot count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// TSC cycles: under TCG the host's, under KVM the CPU's.
+    Cycles,
+    /// Guest instructions: the TSC of a boot under `-icount shift=0`, which
+    /// advances by one for every instruction the guest executes.
+    Instructions,
+}
+
+impl Unit {
+    /// The value of `count=` on the kernel command line, of `unit=` in the
+    /// `info bench` line, and of `"unit"` in the JSON and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Cycles => "cycles",
+            Unit::Instructions => "instructions",
+        }
+    }
+
+    /// The heading of the per-operation column.
+    pub fn per_call(self) -> &'static str {
+        match self {
+            Unit::Cycles => "cycles/call",
+            Unit::Instructions => "instructions/call",
+        }
+    }
+}
+
+/// `--count`: which units to measure, one boot each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Count {
+    Cycles,
+    Instructions,
+    Both,
+}
+
+impl Count {
+    /// The boots to make, in the order the report shows them.
+    pub fn units(self) -> &'static [Unit] {
+        match self {
+            Count::Cycles => &[Unit::Cycles],
+            Count::Instructions => &[Unit::Instructions],
+            Count::Both => &[Unit::Cycles, Unit::Instructions],
+        }
+    }
+}
+
+/// The article's loop count (its Table 4): 0xFFFFFF calls.
+pub const ARTICLE_COUNT: u64 = 0xFF_FFFF;
 
 /// The paths in the kernel's order; `call` is the ring-3 floor.
 pub const CALL: &str = "call";
 pub const INT2E: &str = "int2e";
-pub const PATHS: [&str; 3] = [INT2E, "sysenter", "syscall"];
+pub const SYSENTER: &str = "sysenter";
+pub const SYSCALL: &str = "syscall";
+pub const PATHS: [&str; 3] = [INT2E, SYSENTER, SYSCALL];
 pub const BARE: &str = "bare";
 pub const NULL: &str = "null";
 pub const CREATE_CLOSE: &str = "create_close";
@@ -25,8 +75,8 @@ pub struct Row {
     pub ns_per_call: f64,
     /// Operations per second summed over the row's CPUs.
     pub calls_per_sec: f64,
-    /// Seconds for `SEED_COUNT` operations at `calls_per_sec`.
-    pub seed_count_secs: f64,
+    /// Seconds for `ARTICLE_COUNT` operations at `calls_per_sec`.
+    pub article_count_secs: f64,
     /// int 2e's median / this row's (same kind and CPUs); `None` for int 2e
     /// itself, for `call`, and when int 2e's row is missing.
     pub speedup_vs_int2e: Option<f64>,
@@ -38,6 +88,7 @@ pub struct Row {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Run {
     pub machine: Machine,
+    pub unit: Unit,
     pub tsc_khz: u64,
     /// What the kernel ran per row: `batches` × operations per batch.
     pub iterations: u64,
@@ -51,23 +102,15 @@ pub struct Run {
 }
 
 impl Run {
-    /// The rows of a boot. `Err` says why there is no table: no
-    /// `info bench` line with a usable `tsc_khz=` (a kernel without the
-    /// benchmark, or one that died before it).
-    pub fn from_transcript(transcript: &Transcript, machine: &Machine) -> Result<Run, String> {
-        let info = transcript
-            .events()
-            .find_map(|event| match event {
-                Event::Info(fields)
-                    if fields
-                        .0
-                        .first()
-                        .is_some_and(|(k, v)| k == "bench" && v.is_none()) =>
-                {
-                    Some(fields)
-                }
-                _ => None,
-            })
+    /// The rows of a boot that counted `unit`. `Err` says why there is no
+    /// table: no `info bench` line with a usable `tsc_khz=` (a kernel
+    /// without the benchmark, or one that died before it).
+    pub fn from_transcript(
+        transcript: &Transcript,
+        machine: &Machine,
+        unit: Unit,
+    ) -> Result<Run, String> {
+        let info = bench_info(transcript)
             .ok_or("the kernel printed no `info bench` line (does it know lab=bench?)")?;
         let number = |key: &str| info.get(key).and_then(|v| v.parse::<u64>().ok());
         let tsc_khz = number("tsc_khz").filter(|&khz| khz > 0).ok_or_else(|| {
@@ -80,6 +123,14 @@ impl Run {
         let mut measured: Vec<BenchRow> = Vec::new();
         let mut errors = Vec::new();
         let mut notes = Vec::new();
+        if let Some(said) = info.get("unit")
+            && said != unit.as_str()
+        {
+            notes.push(format!(
+                "the grader asked for {} but the kernel says it counted {said}",
+                unit.as_str()
+            ));
+        }
         for event in transcript.events() {
             match event {
                 Event::Bench(row) => {
@@ -98,6 +149,7 @@ impl Run {
         }
         Ok(Run {
             machine: machine.clone(),
+            unit,
             tsc_khz,
             iterations: number("iterations").unwrap_or_default(),
             batches: number("batches").unwrap_or_default(),
@@ -117,6 +169,21 @@ impl Run {
             .iter()
             .find(|r| r.measured.path == path && r.measured.kind == kind && r.measured.cpus == cpus)
     }
+}
+
+/// The `info bench ...` line's fields.
+pub fn bench_info(transcript: &Transcript) -> Option<&Fields> {
+    transcript.events().find_map(|event| match event {
+        Event::Info(fields)
+            if fields
+                .0
+                .first()
+                .is_some_and(|(k, v)| k == "bench" && v.is_none()) =>
+        {
+            Some(fields)
+        }
+        _ => None,
+    })
 }
 
 fn same_row(a: &BenchRow, b: &BenchRow) -> bool {
@@ -147,80 +214,11 @@ pub fn derive(measured: &[BenchRow], tsc_mhz: f64) -> Vec<Row> {
                 measured: r.clone(),
                 ns_per_call: ns(r),
                 calls_per_sec: calls_per_sec(r),
-                seed_count_secs: SEED_COUNT as f64 / calls_per_sec(r),
+                article_count_secs: ARTICLE_COUNT as f64 / calls_per_sec(r),
                 speedup_vs_int2e: speedup.filter(|s| s.is_finite()),
                 scaling: scaling.filter(|s| s.is_finite()),
             }
         })
-        .collect()
-}
-
-/// One of issue 6's targets, measured for one path.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Target {
-    pub goal: Goal,
-    /// `None` when a row it needs is missing.
-    pub value: Option<f64>,
-}
-
-impl Target {
-    pub fn met(&self) -> Option<bool> {
-        self.value.map(|v| self.goal.met(v))
-    }
-}
-
-/// What issue 6 asks of each path; measured and reported, never asserted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Goal {
-    /// null / bare ≤ 1.3 (1 CPU): the dispatcher adds little.
-    NullOverBare,
-    /// create_close / null < 3 (1 CPU): the object manager's work per
-    /// pair costs less than one more null call.
-    CreateCloseOverNull,
-    /// 2-CPU create_close calls/s ÷ 1-CPU ≥ 1.9.
-    Scaling,
-}
-
-impl Goal {
-    pub const ALL: [Goal; 3] = [Goal::NullOverBare, Goal::CreateCloseOverNull, Goal::Scaling];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Goal::NullOverBare => "null / bare ≤ 1.3",
-            Goal::CreateCloseOverNull => "create_close / null < 3",
-            Goal::Scaling => "2-CPU create_close scaling ≥ 1.9",
-        }
-    }
-
-    pub fn met(self, value: f64) -> bool {
-        match self {
-            Goal::NullOverBare => value <= 1.3,
-            Goal::CreateCloseOverNull => value < 3.0,
-            Goal::Scaling => value >= 1.9,
-        }
-    }
-
-    pub fn measure(self, run: &Run, path: &str) -> Target {
-        let median = |kind: &str| run.row(path, kind, 1).map(|r| r.measured.median);
-        let ratio = |top: Option<f64>, bottom: Option<f64>| {
-            top.zip(bottom)
-                .map(|(t, b)| t / b)
-                .filter(|v| v.is_finite())
-        };
-        let value = match self {
-            Goal::NullOverBare => ratio(median(NULL), median(BARE)),
-            Goal::CreateCloseOverNull => ratio(median(CREATE_CLOSE), median(NULL)),
-            Goal::Scaling => run.row(path, CREATE_CLOSE, 2).and_then(|r| r.scaling),
-        };
-        Target { goal: self, value }
-    }
-}
-
-/// The paths the run has rows for, in the kernel's order (without `call`).
-pub fn measured_paths(run: &Run) -> Vec<&'static str> {
-    PATHS
-        .into_iter()
-        .filter(|p| run.rows.iter().any(|r| r.measured.path == *p))
         .collect()
 }
 
@@ -250,9 +248,24 @@ pub mod tests {
         }
     }
 
+    /// A run of `measured` rows in `unit`, the TSC at `tsc_mhz`, on the intel profile.
+    pub fn run_of(unit: Unit, measured: &[BenchRow], tsc_mhz: f64) -> Run {
+        Run {
+            machine: machine(),
+            unit,
+            tsc_khz: (tsc_mhz * 1000.0) as u64,
+            iterations: 90_000,
+            batches: 9,
+            sysenter: Some(false),
+            rows: derive(measured, tsc_mhz),
+            errors: vec![],
+            notes: vec![],
+        }
+    }
+
     /// A crafted run at 2000 MHz, so that 1 cycle = 0.5 ns.
     pub fn run() -> Run {
-        let measured = vec![
+        let measured = [
             row("call", "bare", 1, 20.0),
             row("int2e", "bare", 1, 600.0),
             row("int2e", "null", 1, 1200.0),
@@ -264,16 +277,7 @@ pub mod tests {
             row("int2e", "create_close", 2, 3000.0),
             row("syscall", "create_close", 2, 500.0),
         ];
-        Run {
-            machine: machine(),
-            tsc_khz: 2_000_000,
-            iterations: 90_000,
-            batches: 9,
-            sysenter: Some(false),
-            rows: derive(&measured, 2000.0),
-            errors: vec![],
-            notes: vec![],
-        }
+        run_of(Unit::Cycles, &measured, 2000.0)
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -286,7 +290,7 @@ pub mod tests {
         let call = run.row("call", "bare", 1).unwrap();
         assert!(close(call.ns_per_call, 10.0));
         assert!(close(call.calls_per_sec, 1e8));
-        assert!(close(call.seed_count_secs, SEED_COUNT as f64 / 1e8));
+        assert!(close(call.article_count_secs, ARTICLE_COUNT as f64 / 1e8));
         assert_eq!((call.speedup_vs_int2e, call.scaling), (None, None));
 
         let int2e = run.row("int2e", "null", 1).unwrap();
@@ -304,7 +308,7 @@ pub mod tests {
         assert!(close(sc2.calls_per_sec, 8e6));
         assert!(close(sc2.scaling.unwrap(), 1.6));
         assert!(close(sc2.speedup_vs_int2e.unwrap(), 6.0));
-        assert!(close(sc2.seed_count_secs, SEED_COUNT as f64 / 8e6));
+        assert!(close(sc2.article_count_secs, ARTICLE_COUNT as f64 / 8e6));
         let int2e2 = run.row("int2e", "create_close", 2).unwrap();
         assert!(close(int2e2.scaling.unwrap(), 2.0));
         // No 1-CPU row to scale against, no int 2e row to compare with.
@@ -313,22 +317,28 @@ pub mod tests {
     }
 
     #[test]
-    fn targets_are_measured_per_path() {
-        let run = run();
-        let t = |goal: Goal, path| goal.measure(&run, path);
-        assert_eq!(t(Goal::NullOverBare, "int2e").value, Some(2.0));
-        assert_eq!(t(Goal::NullOverBare, "int2e").met(), Some(false));
-        assert!(close(t(Goal::NullOverBare, "syscall").value.unwrap(), 1.2));
-        assert_eq!(t(Goal::NullOverBare, "syscall").met(), Some(true));
-        assert_eq!(t(Goal::CreateCloseOverNull, "int2e").value, Some(2.5));
-        assert_eq!(t(Goal::CreateCloseOverNull, "int2e").met(), Some(true));
-        assert_eq!(t(Goal::Scaling, "int2e").met(), Some(true));
-        assert_eq!(t(Goal::Scaling, "syscall").met(), Some(false));
-        assert_eq!(t(Goal::Scaling, "sysenter").value, None);
-        assert_eq!(t(Goal::Scaling, "sysenter").met(), None);
-        assert_eq!(measured_paths(&run), ["int2e", "syscall"]);
-        assert!(Goal::NullOverBare.met(1.3) && !Goal::CreateCloseOverNull.met(3.0));
-        assert!(Goal::Scaling.met(1.9));
+    fn units_and_counts() {
+        assert_eq!(Count::Both.units(), [Unit::Cycles, Unit::Instructions]);
+        assert_eq!(Count::Instructions.units(), [Unit::Instructions]);
+        assert_eq!(Count::Cycles.units(), [Unit::Cycles]);
+        assert_eq!(Unit::Instructions.as_str(), "instructions");
+        assert_eq!(Unit::Cycles.per_call(), "cycles/call");
+    }
+
+    #[test]
+    fn a_unit_the_kernel_disagrees_with_is_noted() {
+        let n = "0123456789abcdef";
+        let log = format!("@@syslab {n} info bench tsc_khz=999972 unit=cycles\n");
+        let t = Transcript::parse(log.as_bytes(), n);
+        let run = Run::from_transcript(&t, &machine(), Unit::Instructions).unwrap();
+        assert_eq!(run.unit, Unit::Instructions);
+        assert!(
+            run.notes[0].contains("asked for instructions"),
+            "{:?}",
+            run.notes
+        );
+        let agreed = Run::from_transcript(&t, &machine(), Unit::Cycles).unwrap();
+        assert!(agreed.notes.is_empty());
     }
 
     #[test]
@@ -342,7 +352,12 @@ pub mod tests {
              @@syslab {n} bench-error path=sysenter kind=null cpus=2 CPU 1: the benchmark thread faulted\n\
              @@syslab {n} done\n"
         );
-        let run = Run::from_transcript(&Transcript::parse(log.as_bytes(), n), &machine()).unwrap();
+        let run = Run::from_transcript(
+            &Transcript::parse(log.as_bytes(), n),
+            &machine(),
+            Unit::Cycles,
+        )
+        .unwrap();
         assert_eq!(run.tsc_khz, 2_455_843);
         assert!(close(run.tsc_mhz(), 2455.843));
         assert_eq!(
@@ -357,13 +372,13 @@ pub mod tests {
 
         let none = Transcript::parse(format!("@@syslab {n} done\n").as_bytes(), n);
         assert!(
-            Run::from_transcript(&none, &machine())
+            Run::from_transcript(&none, &machine(), Unit::Cycles)
                 .unwrap_err()
                 .contains("no `info bench`")
         );
         let zero = Transcript::parse(format!("@@syslab {n} info bench tsc_khz=0\n").as_bytes(), n);
         assert!(
-            Run::from_transcript(&zero, &machine())
+            Run::from_transcript(&zero, &machine(), Unit::Cycles)
                 .unwrap_err()
                 .contains("tsc_khz")
         );

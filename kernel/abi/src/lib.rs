@@ -243,6 +243,10 @@ pub mod user_test {
     pub const BENCH_NULL: u64 = 1;
     /// CreateMutex(NULL, FALSE, NULL) + CloseHandle through the path's stubs.
     pub const BENCH_CREATE_CLOSE: u64 = 2;
+    /// `lab=anatomy`: warm the path up, call `syslab_anatomy_begin`, then
+    /// make one NtNull, one CreateMutex and one CloseHandle call for the
+    /// grader to single-step.
+    pub const BENCH_ANATOMY: u64 = 3;
     /// The path of the `call` floor: a plain call/ret in ring 3.
     pub const BENCH_PATH_CALL: u64 = 9;
     /// The path that runs `sysenter` (through SharedUserData on an Intel boot).

@@ -207,7 +207,7 @@ fn gather() -> Symbols {
         ),
         (
             "KiSystemServiceExit",
-            crate::syscall::exit::KiSystemServiceExit as *const () as u64,
+            crate::syscall::exit::ki_system_service_exit(),
         ),
         (
             "KiSystemCallCompat",

@@ -121,33 +121,58 @@ pub fn table(path: u64) -> &'static Table {
 pub type Stub = unsafe extern "C" fn();
 
 // ANCHOR: call
+/// The stack a stub runs on: room for the return addresses its calls push
+/// (XP's stubs make two calls, NT's and SYSCALL's one), with the arguments
+/// right above, where the stub expects them.
+#[repr(C)]
+struct Arguments<const N: usize> {
+    returns: [core::mem::MaybeUninit<u64>; 2],
+    args: [u64; N],
+}
+
 /// Calls `stub` with up to eight arguments laid out on the stack, and
 /// returns RAX.
-pub fn call(stub: Stub, args: &[u64]) -> u64 {
-    let mut slots = [0u64; 8];
-    slots[..args.len()].copy_from_slice(args);
+///
+/// The stub finds argument i at `[rsp + 8 + 8*i]` on entry, just above its
+/// return address, as NT's callers pushed them. Instead of copying them
+/// below the stack pointer, the call runs with RSP pointing at them in
+/// this function's own frame: the `call` writes its return address into
+/// `returns`, and nothing else is pushed before the kernel takes over. A
+/// call without arguments needs no such stack.
+#[inline(always)]
+pub fn call<const N: usize>(stub: Stub, args: &[u64; N]) -> u64 {
+    const { assert!(N <= 8, "a service takes at most eight arguments") };
     let rax: u64;
-    // SAFETY: the stub only reads its argument slots and returns; the
+    if N == 0 {
+        // SAFETY: the stub reads no argument and returns; the kernel
+        // preserves every register but RAX, RCX, RDX and R11.
+        unsafe {
+            core::arch::asm!(
+                "call {stub}",
+                stub = in(reg) stub,
+                out("rax") rax, out("rcx") _, out("rdx") _, out("r11") _,
+            );
+        }
+        return rax;
+    }
+    let mut stack = Arguments {
+        returns: [core::mem::MaybeUninit::uninit(); 2],
+        args: *args,
+    };
+    // SAFETY: RSP points into `stack` only for the call, and is restored
+    // before the block ends; the stub's pushes land in `stack.returns`
+    // (ring 3 has no interrupts or signals that would push below it). The
     // kernel preserves every register but RAX, RCX, RDX and R11.
     unsafe {
         core::arch::asm!(
-            "sub rsp, 64",
-            "mov rax, [{src}]",      "mov [rsp], rax",
-            "mov rax, [{src} + 8]",  "mov [rsp + 8], rax",
-            "mov rax, [{src} + 16]", "mov [rsp + 16], rax",
-            "mov rax, [{src} + 24]", "mov [rsp + 24], rax",
-            "mov rax, [{src} + 32]", "mov [rsp + 32], rax",
-            "mov rax, [{src} + 40]", "mov [rsp + 40], rax",
-            "mov rax, [{src} + 48]", "mov [rsp + 48], rax",
-            "mov rax, [{src} + 56]", "mov [rsp + 56], rax",
+            "mov {saved}, rsp",
+            "mov rsp, {args}",
             "call {stub}",
-            "add rsp, 64",
-            src = in(reg) slots.as_ptr(),
+            "mov rsp, {saved}",
+            args = in(reg) stack.args.as_mut_ptr(),
             stub = in(reg) stub,
-            out("rax") rax,
-            out("rcx") _,
-            out("rdx") _,
-            out("r11") _,
+            saved = out(reg) _,
+            out("rax") rax, out("rcx") _, out("rdx") _, out("r11") _,
         );
     }
     rax
