@@ -245,8 +245,8 @@ fn a_qemu_that_cannot_start_scores_zero_of_the_full_points() {
         "QEMU's own words:\n{text}"
     );
     assert!(
-        text.contains("lab1.gate: FAIL (0/5)"),
-        "each test is listed:\n{text}"
+        text.contains("lab1.gate") && text.contains("tests (0/"),
+        "each test is listed, at 0 of its points:\n{text}"
     );
     let results = json(&file);
     assert_eq!(results["score"], 0);

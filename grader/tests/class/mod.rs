@@ -67,7 +67,7 @@ fn mutate(text: &str, from: &str, to: &str, what: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// Every `labs/src` file, from `dir` (labs or solutions).
+/// Every `labs/src` file, from `dir` (labs or solutions), and the answers files.
 fn sources(dir: &str) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(root().join(dir).join("src"))
         .unwrap()
@@ -80,6 +80,14 @@ fn sources(dir: &str) -> Vec<(String, String)> {
             )
         })
         .collect();
+    // A checkout has the written questions too (the skeleton's, unanswered).
+    for lab in ["lab1", "lab2", "lab3"] {
+        let answers = format!("labs/answers-{lab}.md");
+        if root().join(&answers).is_file() {
+            let text = read(&answers);
+            files.push((answers, text));
+        }
+    }
     files.sort();
     files
 }
