@@ -55,7 +55,6 @@ pub const IST_TOP_RESERVED: u64 = 16;
 /// Intel CPUs do).
 #[derive(Default)]
 pub struct Counters {
-    pub syscalls: AtomicU64,
     pub exit_iretq: AtomicU64,
     pub exit_sysexit: AtomicU64,
     pub exit_sysret: AtomicU64,

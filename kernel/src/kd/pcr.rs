@@ -79,10 +79,6 @@ pub fn describe(me: &PerCpu, symbols: &Symbols) -> String {
     }
     let c = &me.counters;
     row(
-        "system calls",
-        alloc::format!("{}", c.syscalls.load(Relaxed)),
-    );
-    row(
         "exits",
         alloc::format!(
             "iretq {}, sysexit {}, sysret {}",
@@ -95,6 +91,7 @@ pub fn describe(me: &PerCpu, symbols: &Symbols) -> String {
         "user faults",
         alloc::format!("{}", c.user_faults.load(Relaxed)),
     );
+    row("NMIs", alloc::format!("{}", c.nmis.load(Relaxed)));
     alloc::format!(
         "PCR of CPU {} (its PerCpu block at {:#x}):\n{out}",
         me.cpu,
