@@ -1244,13 +1244,29 @@ mod tests {
                 End::compat_sysenter(SYSEXIT_RETURN)
             )
         );
+        // Single-stepped: killed all the same, or the `ret` faults before
+        // it can trap.
+        let mut c = call(Path::Sysenter, Op::Null);
+        c.flags |= rflags::TF;
+        let mut concrete = resolve(&c, &Handles::default(), &LAYOUT);
+        for (rdx, end) in [
+            (0x1000, End::compat_sysenter(SYSEXIT_RETURN)),
+            (FOUR_GIB, End::kill(1 << PF, SYSEXIT_RETURN)),
+        ] {
+            concrete.stack = Some(rdx);
+            assert_eq!(
+                predict(&c, &concrete, &Handles::default(), &LAYOUT).end,
+                end
+            );
+        }
         // The generator reaches both sides.
-        let (mut below, mut above) = (0, 0);
+        let (mut below, mut above, mut stepped) = (0, 0, 0);
         for seed in 0..20_000 {
             for step in sim::steps(seed, Paths(Path::Sysenter.bit())) {
                 if let Some(rdx) = step.concrete.stack {
                     below += compatibility_caller(rdx) as u32;
                     above += !compatibility_caller(rdx) as u32;
+                    stepped += (step.concrete.flags & rflags::TF != 0) as u32;
                     assert_eq!(
                         step.outcome.end.is_compat_sysenter(),
                         compatibility_caller(rdx)
@@ -1259,6 +1275,7 @@ mod tests {
             }
         }
         assert!(below > 20 && above > 20, "{below} below, {above} above");
+        assert!(stepped > 5, "{stepped} single-stepped");
     }
 
     #[test]
