@@ -124,8 +124,9 @@ impl Layout {
 
     /// Whether the kernel can copy `len` bytes to or from `addr`: a user
     /// range that is mapped (and writable, for `write`). Of user space the
-    /// fuzzer only ever names its own buffers, the unmapped gap and the
-    /// unmapped page below the top; all else is outside user space.
+    /// fuzzer only ever names its own buffers, the unmapped gaps on either
+    /// side of 4 GiB and the unmapped page below the top; all else is
+    /// outside user space.
     pub fn accessible(&self, addr: u64, len: u64, write: bool) -> bool {
         let within = |base: u64, size: u64| addr >= base && addr - base <= size.saturating_sub(len);
         is_user_range(addr, len)
