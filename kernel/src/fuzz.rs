@@ -27,6 +27,7 @@ use syslab_abi::user_test::EXIT_OK_STATUS;
 const _: () = assert!(model::USER_BASE == crate::mm::paging::USER_BASE);
 const _: () = assert!(model::USER_TOP == crate::mm::paging::USER_TOP);
 const _: () = assert!(model::SYSEXIT_RETURN == crate::shared_user_data::KI_FAST_SYSTEM_CALL_RET);
+const _: () = assert!(page::SYSENTER_ENTRY == crate::syscall::sysenter::COMPAT_SYSENTER_FAULT);
 const _: () = assert!(
     MAX_CPUS == 8,
     "kernel/user/src/fuzz.rs keeps state for 8 CPUs"
@@ -438,6 +439,16 @@ mod tests {
         assert_eq!(
             describe_exit(&ThreadExit::Exited(0x600d)).as_str(),
             "exit:0x600d"
+        );
+        // A 32-bit SYSENTER caller's kill, as the model writes its end.
+        let compat = crate::thread::Fault {
+            vector: crate::syscall::sysenter::COMPAT_SYSENTER_FAULT,
+            rip: model::SYSEXIT_RETURN,
+            ..f
+        };
+        assert_eq!(
+            describe_exit(&ThreadExit::Killed(compat)).as_str(),
+            End::compat_sysenter(model::SYSEXIT_RETURN).to_string()
         );
     }
 }

@@ -117,14 +117,17 @@ pub const COMPAT_SYSENTER_FAULT: u64 = crate::trap::ENTRY_SYSENTER;
 /// return it in 64-bit mode, and there are no 32-bit system calls yet.
 #[cfg(target_os = "none")]
 pub fn kill_compat_caller(frame: &KTrapFrame) -> ! {
-    crate::kprintln!(
-        "!! SYSENTER with RDX = {:#x}, below 4 GiB, on CPU {}: a caller in 32-bit compatibility \
-         mode (`mov edx, esp`), or a 64-bit one passing a stack no 64-bit thread has; this \
-         kernel has no 32-bit system calls, and sysexitq would return in 64-bit mode; user \
-         thread killed",
-        frame.rsp,
-        crate::percpu::cpu_id()
-    );
+    // The fuzzer kills threads so on purpose, by the thousand: no report.
+    if crate::thread::REPORT_KILLS.load(core::sync::atomic::Ordering::Relaxed) {
+        crate::kprintln!(
+            "!! SYSENTER with RDX = {:#x}, below 4 GiB, on CPU {}: a caller in 32-bit \
+             compatibility mode (`mov edx, esp`), or a 64-bit one passing a stack no 64-bit \
+             thread has; this kernel has no 32-bit system calls, and sysexitq would return in \
+             64-bit mode; user thread killed",
+            frame.rsp,
+            crate::percpu::cpu_id()
+        );
+    }
     crate::thread::kill_current(crate::thread::Fault {
         vector: COMPAT_SYSENTER_FAULT,
         error_code: 0,

@@ -201,6 +201,10 @@ pub enum Op {
     },
     KernelFlags(Pointer),
     KernelFault,
+    /// NtTestCheckGs(): GS is the kernel's while the service runs.
+    CheckGs,
+    /// NtTestScratch(): a SYSCALL entry parked the user RSP per CPU.
+    Scratch,
     /// A number past the service table (EAX >= `service::COUNT`).
     Invalid(u32),
 }
@@ -222,7 +226,8 @@ pub enum Stack {
     Normal,
     /// `int 0x2e`, SYSCALL: RSP is this. SYSENTER: RDX, the stack the
     /// kernel returns on, is this. Either way the thread dies right after
-    /// the return, when it touches the stack.
+    /// the return, when it touches the stack; or, for SYSENTER with RDX
+    /// below 4 GiB, in the kernel, killed as a 32-bit caller.
     Bad(Pointer),
 }
 // ANCHOR_END: classes
@@ -321,7 +326,7 @@ impl Case {
 
 // ANCHOR: weights
 /// The services, and how often each is called (out of their sum).
-const OPS: [u32; 12] = [
+const OPS: [u32; 14] = [
     6,  // NtNull
     14, // NtCreateMutant
     14, // NtClose
@@ -333,6 +338,8 @@ const OPS: [u32; 12] = [
     4,  // NtTestCheckFrame
     6,  // NtTestKernelFlags
     2,  // NtTestKernelFault
+    4,  // NtTestCheckGs
+    3,  // NtTestScratch
     6,  // a number past the table
 ];
 // ANCHOR_END: weights
@@ -388,6 +395,8 @@ fn random_call(r: &mut Rng, paths: Paths) -> Call {
         },
         9 => Op::KernelFlags(pointer(r)),
         10 => Op::KernelFault,
+        11 => Op::CheckGs,
+        12 => Op::Scratch,
         _ => Op::Invalid(if r.one_in(2) {
             service::COUNT + r.below(64) as u32
         } else {
@@ -398,15 +407,24 @@ fn random_call(r: &mut Rng, paths: Paths) -> Call {
         | (r.next_u64() & rflags::USER_WRITABLE & !rflags::TF)
         | if r.one_in(16) { rflags::TF } else { 0 };
     // A bad stack kills the thread when it next touches it; with TF the
-    // single-step would come first, so the two are not combined.
-    let stack = if flags & rflags::TF == 0 && r.one_in(48) {
+    // single-step would come first, so the two are not combined, but for
+    // SYSENTER: there the first touch is the `ret` the kernel returns to,
+    // which faults before it can complete and trap, or the kernel kills
+    // the thread as a 32-bit caller before it returns, its single-step
+    // recorded in the frame the thread takes with it.
+    let stack = if (flags & rflags::TF == 0 || path == Path::Sysenter) && r.one_in(48) {
         let regions: &[Region] = if path == Path::Sysenter {
-            // The return reads [RDX]: a readable one would send the thread
-            // somewhere; one that crosses the top faults in two ways.
+            // Both sides of 4 GiB: below it the kernel takes RDX for a
+            // 32-bit caller's and kills the thread after the service (the
+            // read-only words give that service arguments it can read);
+            // above it the return's `ret` reads [RDX] and faults. (A
+            // readable one there would send the thread somewhere; one that
+            // crosses the top faults in two ways.)
             &[
                 Region::Null,
                 Region::Kernel,
                 Region::Unmapped,
+                Region::ReadOnly,
                 Region::NonCanonical,
             ]
         } else {
@@ -568,6 +586,8 @@ impl fmt::Display for Op {
             ),
             Op::KernelFlags(p) => write!(f, "NtTestKernelFlags(out: {})", p.region),
             Op::KernelFault => f.write_str("NtTestKernelFault()"),
+            Op::CheckGs => f.write_str("NtTestCheckGs()"),
+            Op::Scratch => f.write_str("NtTestScratch()"),
             Op::Invalid(n) => write!(f, "service {n:#x} (past the table)"),
         }
     }
@@ -642,7 +662,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_call_is_made() {
-        let mut ops = [false; 12];
+        let mut ops = [false; 14];
         let (mut tf, mut bad_stack, mut ro, mut high) = (0, 0, 0, 0);
         for seed in 0..3000 {
             let call = Case::new(seed).call(0, Paths::ALL);
@@ -658,9 +678,11 @@ mod tests {
                 Op::CheckFrame { .. } => 8,
                 Op::KernelFlags(_) => 9,
                 Op::KernelFault => 10,
+                Op::CheckGs => 11,
+                Op::Scratch => 12,
                 Op::Invalid(n) => {
                     assert!(n >= service::COUNT);
-                    11
+                    13
                 }
             }] = true;
             assert_eq!(call.flags & rflags::USER_DEFAULT, rflags::USER_DEFAULT);
@@ -671,7 +693,9 @@ mod tests {
             tf += (call.flags & rflags::TF != 0) as u32;
             if let Stack::Bad(_) = call.stack {
                 bad_stack += 1;
-                assert_eq!(call.flags & rflags::TF, 0);
+                if call.flags & rflags::TF != 0 {
+                    assert_eq!(call.path, Path::Sysenter);
+                }
             }
             ro += matches!(call.args_at, ArgBlock::ReadOnly(_)) as u32;
             high += (call.rax_high != 0) as u32;

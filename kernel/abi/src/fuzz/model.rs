@@ -14,8 +14,10 @@
 use super::case::{ArgBlock, Call, HandleArg, Op, Path, Pointer, Region, Stack, Target, rflags};
 use super::page::{DB, End, GP, Mismatch, PF, SS, check};
 use super::rng::Rng;
+use crate::layout::FOUR_GIB;
 use crate::service::{self, NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use crate::status::*;
+use crate::user_test::FLAGS_CHECK;
 
 // ANCHOR: layout
 /// The lowest user address, and one past the highest (the end of the lower
@@ -23,10 +25,18 @@ use crate::status::*;
 pub const USER_BASE: u64 = 0x4000_0000;
 pub const USER_TOP: u64 = 0x0000_8000_0000_0000;
 /// User space nobody maps: above the user program (linked at USER_BASE),
-/// below the report pages (`layout::REPORTS_BASE`).
+/// below the report pages (`layout::REPORTS_BASE`); and as much again from
+/// 4 GiB up, below the user stacks. A SYSENTER caller whose RDX is below
+/// 4 GiB is a 32-bit one to the kernel, so unmapped addresses come from
+/// both sides.
 pub const UNMAPPED_BASE: u64 = 0x5000_0000;
+pub const UNMAPPED_HIGH_BASE: u64 = FOUR_GIB;
 pub const UNMAPPED_SIZE: u64 = 0x0800_0000;
 const _: () = assert!(UNMAPPED_BASE + UNMAPPED_SIZE <= crate::layout::REPORTS_BASE);
+const _: () = assert!(
+    UNMAPPED_HIGH_BASE + UNMAPPED_SIZE
+        <= crate::layout::user_stack_top(8) - crate::layout::USER_STACK_STRIDE
+);
 /// Where SYSEXIT returns: the `ret` after `sysenter` in SharedUserData's
 /// SystemCallStub (the kernel's `KI_FAST_SYSTEM_CALL_RET`).
 pub const SYSEXIT_RETURN: u64 = 0x7FFE_0305;
@@ -60,6 +70,14 @@ pub const RDX: usize = 3;
 pub const R11: usize = 10;
 pub const R12: usize = 11;
 pub const REGISTERS: usize = 15;
+
+/// Whether a SYSENTER caller passing `rdx` as its stack is a 32-bit one to
+/// the kernel (kernel/src/syscall/sysenter.rs, `from_compatibility_mode`):
+/// then KiSystemServiceExit kills it after the service, whatever the
+/// service did. Every 64-bit thread's stack is above 4 GiB.
+pub const fn compatibility_caller(rdx: u64) -> bool {
+    rdx < FOUR_GIB
+}
 
 /// Whether `[addr, addr + len)` lies in user space, as the kernel's
 /// `paging::is_user_range` decides (an empty range at the top included).
@@ -106,8 +124,9 @@ impl Layout {
 
     /// Whether the kernel can copy `len` bytes to or from `addr`: a user
     /// range that is mapped (and writable, for `write`). Of user space the
-    /// fuzzer only ever names its own buffers, the unmapped gap and the
-    /// unmapped page below the top; all else is outside user space.
+    /// fuzzer only ever names its own buffers, the unmapped gaps on either
+    /// side of 4 GiB and the unmapped page below the top; all else is
+    /// outside user space.
     pub fn accessible(&self, addr: u64, len: u64, write: bool) -> bool {
         let within = |base: u64, size: u64| addr >= base && addr - base <= size.saturating_sub(len);
         is_user_range(addr, len)
@@ -233,9 +252,17 @@ pub fn address(p: Pointer, layout: &Layout) -> u64 {
         Region::Kernel if x & 1 == 0 => 0x1000 + (x >> 1) % (USER_BASE - 0x2000),
         Region::Kernel => 0xFFFF_8000_0000_1000 + (x >> 1) % 0x0000_7FFF_FFFF_E000,
         Region::StraddleTop => USER_TOP - 1 - x % 7,
-        Region::Unmapped => UNMAPPED_BASE + 0x1000 + x % (UNMAPPED_SIZE - 0x2000),
-        // Word-aligned, so that the kernel reads whole read-only words.
-        Region::ReadOnly => layout.read_only + 8 * (x % 8),
+        // Below 4 GiB, above it, or right at the line from either side.
+        Region::Unmapped => match x % 8 {
+            0 => FOUR_GIB - 8 * (1 + (x >> 3) % 8),
+            1 => FOUR_GIB + 8 * ((x >> 3) % 8),
+            2..=4 => UNMAPPED_BASE + 0x1000 + (x >> 3) % (UNMAPPED_SIZE - 0x2000),
+            _ => UNMAPPED_HIGH_BASE + 0x1000 + (x >> 3) % (UNMAPPED_SIZE - 0x2000),
+        },
+        // Word-aligned, so that the kernel reads whole read-only words; low
+        // enough that the eight a SYSENTER caller's stack holds 16 bytes up
+        // are all read-only words too.
+        Region::ReadOnly => layout.read_only + 8 * (x % 7),
         // Bits 63:47 neither all 0 nor all 1.
         Region::NonCanonical => {
             let top = 1 + (x >> 47) % 0x1_FFFE;
@@ -339,6 +366,8 @@ pub fn resolve(call: &Call, handles: &Handles, layout: &Layout) -> Concrete {
             service::NT_TEST_KERNEL_FLAGS
         }
         Op::KernelFault => service::NT_TEST_KERNEL_FAULT,
+        Op::CheckGs => service::NT_TEST_CHECK_GS,
+        Op::Scratch => service::NT_TEST_SCRATCH,
         Op::Invalid(n) => n,
     };
     regs[RAX] = (call.rax_high as u64) << 32 | number as u64;
@@ -378,10 +407,10 @@ pub enum Effect {
         count: u64,
         values: [u64; 6],
     },
-    /// NtTestKernelFlags wrote [RFLAGS in the kernel, the saved user RFLAGS].
+    /// NtTestKernelFlags wrote [RFLAGS in the kernel, the saved user
+    /// RFLAGS, the two XORed with `user_test::FLAGS_CHECK`].
     KernelFlags {
         at: u64,
-        single_step: bool,
     },
 }
 
@@ -415,6 +444,8 @@ pub fn arg_count(number: u32) -> Option<u64> {
         service::NT_TEST_CHECK_FRAME => 2,
         service::NT_TEST_KERNEL_FLAGS => 1,
         service::NT_TEST_KERNEL_FAULT => 0,
+        service::NT_TEST_CHECK_GS => 0,
+        service::NT_TEST_SCRATCH => 0,
         _ => return None,
     })
 }
@@ -546,20 +577,27 @@ pub fn predict(call: &Call, c: &Concrete, handles: &Handles, layout: &Layout) ->
                         STATUS_UNSUCCESSFUL
                     }
                 }
-                service::NT_TEST_KERNEL_FLAGS if writable(a[0], 16) => {
-                    out.effect = Effect::KernelFlags {
-                        at: a[0],
-                        single_step: c.flags & rflags::TF != 0,
-                    };
+                service::NT_TEST_KERNEL_FLAGS if writable(a[0], 24) => {
+                    out.effect = Effect::KernelFlags { at: a[0] };
                     STATUS_SUCCESS
                 }
                 service::NT_TEST_KERNEL_FLAGS => STATUS_ACCESS_VIOLATION,
-                _ => STATUS_SUCCESS, // NtNull, NtTestKernelFault
+                // Only a SYSCALL entry parks the user RSP in a scratch slot.
+                service::NT_TEST_SCRATCH if call.path != Path::Syscall => STATUS_INVALID_PARAMETER,
+                // NtNull, NtTestKernelFault, NtTestCheckGs (GS is the
+                // kernel's on every path), NtTestScratch via SYSCALL.
+                _ => STATUS_SUCCESS,
             },
         },
     } as u64;
     if out.end != End::RETURN {
         return out; // the thread ended in the kernel
+    }
+    // A 32-bit caller to the kernel: killed after the service, at the
+    // frame's return address, before any exit.
+    if call.path == Path::Sysenter && c.stack.is_some_and(compatibility_caller) {
+        out.end = End::compat_sysenter(resume);
+        return out;
     }
     let alternate = resume == labels.alt;
     out.end = if resume != labels.ret && !alternate {
@@ -661,18 +699,19 @@ pub fn check_memory(
             put(at, &values[..count as usize]);
             at
         }
-        Effect::KernelFlags { at, single_step } => {
+        Effect::KernelFlags { at } => {
             let s = (at - good) as usize;
             let (kernel, saved) = (word_at(bytes, s), word_at(bytes, s + 8));
             if kernel & KERNEL_CLEAR != 0 {
                 return wrong(check::KERNEL_FLAGS, 0, kernel & !KERNEL_CLEAR, kernel);
             }
-            // A single-step into SYSENTER traps before the frame is built;
-            // what the frame then records of TF is the kernel's business.
-            if !single_step && saved != c.flags {
+            // Exactly the user's, TF included: a single-step into SYSENTER
+            // is recorded in the call's own frame.
+            if saved != c.flags {
                 return wrong(check::FRAME_FLAGS, 0, c.flags, saved);
             }
-            put(at, &[kernel, saved]);
+            // The check word: a copy that went wrong shows here.
+            put(at, &[kernel, saved, kernel ^ saved ^ FLAGS_CHECK]);
             at
         }
     };
@@ -1108,29 +1147,136 @@ mod tests {
         );
         assert_eq!(m.unwrap_err().check, check::HANDLE, "nothing written");
 
-        let mut c = call(Path::Int2e, Op::KernelFlags(p(Region::Good)));
-        c.flags |= rflags::AC;
-        let (concrete, o) = outcome_with(&c, &Handles::default());
-        let Effect::KernelFlags { at, .. } = o.effect else {
-            panic!()
+        for path in Path::ALL {
+            let mut c = call(path, Op::KernelFlags(p(Region::Good)));
+            c.flags |= rflags::AC;
+            let (concrete, o) = outcome_with(&c, &Handles::default());
+            let Effect::KernelFlags { at } = o.effect else {
+                panic!()
+            };
+            let off = (at - LAYOUT.good) as usize;
+            let mut bytes = good_bytes();
+            let mut write = |kernel: u64, saved: u64, check: u64| {
+                for (i, w) in [kernel, saved, check].into_iter().enumerate() {
+                    bytes[off + 8 * i..off + 8 * i + 8].copy_from_slice(&w.to_le_bytes());
+                }
+                check_memory(&o, &concrete, LAYOUT.good, &bytes, &Handles::default())
+            };
+            let (kernel, saved) = (rflags::RESERVED1, c.flags);
+            assert_eq!(write(kernel, saved, kernel ^ saved ^ FLAGS_CHECK), Ok(None));
+            let leaked = kernel | rflags::AC;
+            let m = write(leaked, saved, leaked ^ saved ^ FLAGS_CHECK).unwrap_err();
+            assert_eq!((m.check, m.got), (check::KERNEL_FLAGS, leaked));
+            let m = write(kernel, saved ^ 1, kernel ^ saved ^ 1 ^ FLAGS_CHECK).unwrap_err();
+            assert_eq!(m.check, check::FRAME_FLAGS);
+            // Two words that look right, and a third that gives them away.
+            let m = write(kernel, saved, kernel ^ saved).unwrap_err();
+            assert_eq!((m.check, m.index), (check::MEMORY, 16));
+            assert_eq!(m.expected, kernel ^ saved ^ FLAGS_CHECK);
+        }
+        // Three words: a buffer with room for two is refused.
+        let mut c = call(Path::Syscall, Op::KernelFlags(p(Region::StraddleTop)));
+        assert_eq!(status(&c), STATUS_ACCESS_VIOLATION);
+        // A single-step into SYSENTER is in the call's own frame: TF and all.
+        c.path = Path::Sysenter;
+        c.op = Op::KernelFlags(p(Region::Good));
+        c.flags |= rflags::TF;
+        let (_, o) = outcome_with(&c, &Handles::default());
+        assert_eq!(o.end, End::kill(1 << DB, LAYOUT.labels[1].trap));
+        assert!(matches!(o.effect, Effect::KernelFlags { .. }));
+    }
+
+    #[test]
+    fn gs_is_checked_on_every_path_and_the_scratch_slot_on_syscall() {
+        for path in Path::ALL {
+            let mut c = call(path, Op::CheckGs);
+            c.args_at = ArgBlock::Bad(p(Region::NonCanonical));
+            assert_eq!(status(&c), STATUS_SUCCESS, "{path:?}");
+            c.op = Op::Scratch;
+            let expected = match path {
+                Path::Syscall => STATUS_SUCCESS,
+                _ => STATUS_INVALID_PARAMETER,
+            };
+            assert_eq!(status(&c), expected, "{path:?}");
+        }
+        // A bad RSP is still the RSP the entry parked.
+        let mut c = call(Path::Syscall, Op::Scratch);
+        c.stack = Stack::Bad(p(Region::Kernel));
+        assert_eq!(status(&c), STATUS_SUCCESS);
+        assert_eq!(arg_count(service::NT_TEST_CHECK_GS), Some(0));
+        assert_eq!(arg_count(service::NT_TEST_SCRATCH), Some(0));
+    }
+
+    #[test]
+    fn sysenter_below_4_gib_is_a_32_bit_caller_killed_after_the_service() {
+        let sysenter = |op, stack: u64| {
+            let c = call(Path::Sysenter, op);
+            let mut concrete = resolve(&c, &Handles::default(), &LAYOUT);
+            concrete.stack = Some(stack);
+            predict(&c, &concrete, &Handles::default(), &LAYOUT)
         };
-        let off = (at - LAYOUT.good) as usize;
-        let mut bytes = good_bytes();
-        bytes[off..off + 8].copy_from_slice(&(rflags::RESERVED1 | rflags::AC).to_le_bytes());
-        bytes[off + 8..off + 16].copy_from_slice(&c.flags.to_le_bytes());
-        let m = check_memory(&o, &concrete, LAYOUT.good, &bytes, &Handles::default()).unwrap_err();
+        // Right below the line: killed at the frame's return address.
+        let o = sysenter(Op::Null, FOUR_GIB - 8);
+        assert_eq!(o.end, End::compat_sysenter(SYSEXIT_RETURN));
+        assert_eq!(o.status, STATUS_SUCCESS as u64, "the service ran");
+        // On it or above: not one, and the `ret` faults on the bad stack.
         assert_eq!(
-            (m.check, m.got),
-            (check::KERNEL_FLAGS, rflags::RESERVED1 | rflags::AC)
+            sysenter(Op::Null, FOUR_GIB).end,
+            End::kill(1 << PF, SYSEXIT_RETURN)
         );
-        bytes[off..off + 8].copy_from_slice(&rflags::RESERVED1.to_le_bytes());
+        // Readable below 4 GiB: the service gets the read-only words, and
+        // the frame's new return address is where the kill reports.
+        let ro = LAYOUT.read_only;
+        let set = Op::SetReturn {
+            target: Target::Alternate,
+            also_rcx: 0,
+        };
+        let o = sysenter(set, ro);
+        assert_eq!(o.end, End::compat_sysenter(READ_ONLY_WORDS[2]));
+        let o = sysenter(Op::Status(0), ro + 8);
+        assert_eq!(o.status, READ_ONLY_WORDS[3]);
+        assert!(o.end.is_compat_sysenter());
+        // Unreadable: refused, then killed all the same.
+        let o = sysenter(Op::Status(0), 0);
         assert_eq!(
-            check_memory(&o, &concrete, LAYOUT.good, &bytes, &Handles::default()),
-            Ok(None)
+            (o.status, o.end),
+            (
+                STATUS_ACCESS_VIOLATION as u64,
+                End::compat_sysenter(SYSEXIT_RETURN)
+            )
         );
-        bytes[off + 8] ^= 1;
-        let m = check_memory(&o, &concrete, LAYOUT.good, &bytes, &Handles::default()).unwrap_err();
-        assert_eq!(m.check, check::FRAME_FLAGS);
+        // Single-stepped: killed all the same, or the `ret` faults before
+        // it can trap.
+        let mut c = call(Path::Sysenter, Op::Null);
+        c.flags |= rflags::TF;
+        let mut concrete = resolve(&c, &Handles::default(), &LAYOUT);
+        for (rdx, end) in [
+            (0x1000, End::compat_sysenter(SYSEXIT_RETURN)),
+            (FOUR_GIB, End::kill(1 << PF, SYSEXIT_RETURN)),
+        ] {
+            concrete.stack = Some(rdx);
+            assert_eq!(
+                predict(&c, &concrete, &Handles::default(), &LAYOUT).end,
+                end
+            );
+        }
+        // The generator reaches both sides.
+        let (mut below, mut above, mut stepped) = (0, 0, 0);
+        for seed in 0..20_000 {
+            for step in sim::steps(seed, Paths(Path::Sysenter.bit())) {
+                if let Some(rdx) = step.concrete.stack {
+                    below += compatibility_caller(rdx) as u32;
+                    above += !compatibility_caller(rdx) as u32;
+                    stepped += (step.concrete.flags & rflags::TF != 0) as u32;
+                    assert_eq!(
+                        step.outcome.end.is_compat_sysenter(),
+                        compatibility_caller(rdx)
+                    );
+                }
+            }
+        }
+        assert!(below > 20 && above > 20, "{below} below, {above} above");
+        assert!(stepped > 5, "{stepped} single-stepped");
     }
 
     #[test]
@@ -1164,6 +1310,9 @@ mod tests {
             0,
             1,
             2,
+            3,
+            5,
+            6,
             u64::MAX,
             0x8000_0000_0000_0000,
             0x1234_5678_9ABC_DEF1,
@@ -1179,8 +1328,19 @@ mod tests {
                     && is_user_range(a(Region::StraddleTop), 1)
             );
             let u = a(Region::Unmapped);
-            assert!(u >= UNMAPPED_BASE + 0x1000 && u + 0x1000 <= UNMAPPED_BASE + UNMAPPED_SIZE);
-            assert!(LAYOUT.accessible(a(Region::ReadOnly), 8, false));
+            let within = |base| u >= base && u + 0x1000 <= base + UNMAPPED_SIZE;
+            let at_the_line = u.abs_diff(FOUR_GIB) <= 64;
+            assert!(
+                within(UNMAPPED_BASE) || within(UNMAPPED_HIGH_BASE) || at_the_line,
+                "{u:#x}"
+            );
+            assert!(is_user_range(u, 64) && !LAYOUT.accessible(u, 1, false));
+            let ro = a(Region::ReadOnly);
+            assert!(LAYOUT.accessible(ro, 8, false));
+            assert!(
+                LAYOUT.accessible(ro + 16, 64, false),
+                "a SYSENTER stack's arguments"
+            );
             assert!(!LAYOUT.accessible(a(Region::ReadOnly), 1, true));
         }
     }

@@ -24,7 +24,12 @@ pub const LAYOUT: Layout = {
         read_only: 0x4000_8000,
         labels: [
             labels(0x4000_1000),
-            labels(0x4000_2000),
+            // As the fuzzer's: SYSEXIT returns to SharedUserData's `ret`.
+            Labels {
+                ret: model::SYSEXIT_RETURN,
+                stack_fault: model::SYSEXIT_RETURN,
+                ..labels(0x4000_2000)
+            },
             labels(0x4000_3000),
         ],
         cpu: 0,
