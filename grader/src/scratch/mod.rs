@@ -1,8 +1,13 @@
-//! A scratch copy of the pristine course tree, in which one submission
-//! after another is built. It stays at one path with one target directory,
-//! and each `sync` rewrites only the files that differ from what the next
-//! build needs: cargo's fingerprints then see the kernel and every
-//! dependency unchanged, and only the student's crate is rebuilt.
+//! The scratch tree: one pristine copy of the course tree's build parts at
+//! a fixed path, `target/syslab/scratch/`, with its own target directory,
+//! in which changed copies of the course are built: each submission of a
+//! class (batch), each mutant of the solutions (mutants), one after the
+//! other. Each `sync` rewrites only the files that differ from what the
+//! next build needs: cargo's fingerprints then see the kernel and every
+//! dependency unchanged, and only the student's crate, `labs/`, is rebuilt
+//! (compile.rs). Its reports name `labs/src/...`, as a student's do.
+
+pub mod compile;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -10,7 +15,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::submission::{self, Files};
+use crate::batch::submission::{self, Files};
+use crate::cmdline::Lab;
+use crate::paths::Workspace;
+
+pub use compile::Built;
+
+/// The course build may take this long: the first one in a fresh tree
+/// compiles the kernel and every dependency.
+pub const COURSE_BUILD_SECS: u64 = 1800;
 
 /// What a build needs from the course tree; everything else stays out.
 pub const PARTS: [&str; 7] = [
@@ -46,6 +59,12 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Opens (and creates) this checkout's tree, `target/syslab/scratch/`.
+    /// Only one process may use it.
+    pub fn open_for(ws: &Workspace) -> Result<Scratch> {
+        Scratch::open(&ws.target.join("syslab").join("scratch"))
+    }
+
     /// Opens (and creates) the tree at `root`. Only one process may use it.
     pub fn open(root: &Path) -> Result<Scratch> {
         std::fs::create_dir_all(root)
@@ -68,6 +87,47 @@ impl Scratch {
     /// The tree's own target directory.
     pub fn target(&self) -> PathBuf {
         self.root.join("target")
+    }
+
+    /// The tree as a workspace whose boots log to `logs`.
+    pub fn workspace(&self, logs: &Path) -> Workspace {
+        Workspace {
+            root: self.root.clone(),
+            target: self.target(),
+            logs: logs.to_path_buf(),
+        }
+    }
+
+    /// Makes the tree `pristine` with `overlay` over it, then builds the
+    /// kernel image and the host tests of `host_labs` into `work`, writing
+    /// cargo's messages to `log`. The error is what to tell the student (or
+    /// the author of a mutant).
+    pub fn build(
+        &self,
+        pristine: &Files,
+        overlay: &Files,
+        host_labs: &[Lab],
+        work: &Path,
+        log: &mut dyn std::io::Write,
+        deadline: std::time::Instant,
+    ) -> Result<Built, String> {
+        self.sync(pristine, overlay)
+            .map_err(|e| format!("cannot prepare the scratch tree: {e:#}"))?;
+        compile::student(&self.root, host_labs, work, log, deadline)
+    }
+
+    /// Makes the tree `pristine` with `overlay` over it and builds the
+    /// user program (the same for every build) into `to`.
+    pub fn user_program(
+        &self,
+        pristine: &Files,
+        overlay: &Files,
+        to: &Path,
+        log: &mut dyn std::io::Write,
+        deadline: std::time::Instant,
+    ) -> Result<()> {
+        self.sync(pristine, overlay)?;
+        compile::user_program(&self.root, to, log, deadline).map_err(anyhow::Error::msg)
     }
 
     /// Makes the tree exactly the build parts of `pristine` with `overlay`

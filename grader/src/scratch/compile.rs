@@ -1,19 +1,22 @@
-//! Building one submission in the scratch tree: the kernel image and the
-//! labs' host tests, with cargo's messages into the student's build log.
-//! The results are copied out of the tree, so that the next submission's
-//! build can start while this one boots.
+//! Building in the scratch tree: the kernel image with the student's crate
+//! and the labs' host tests, with cargo's messages into a build log. The
+//! results are copied out of the tree, so that the next build can start
+//! while this one boots.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wait_timeout::ChildExt;
 
 use crate::builder::{USER_PACKAGE, Variant};
 use crate::cmdline::Lab;
+use crate::grade::Chosen;
+use crate::hosttests;
 use crate::preflight::TARGET;
+use crate::score::{Outcome, Planned};
 
 /// What one cargo run produced, or why it did not.
 struct Cargo {
@@ -168,17 +171,39 @@ fn copy_executable(out: &Cargo, name: &str, to: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot copy {} to {}: {e}", exe.display(), to.display()))
 }
 
-/// A submission's built files, in its work directory.
+/// A build's files, in its work directory.
 pub struct Built {
     pub kernel: PathBuf,
     /// Per lab with host tests: the test executable, or why it did not build.
     pub host_tests: Vec<(Lab, Result<PathBuf, String>)>,
 }
 
+impl Built {
+    /// The host tests of `c`'s lab as `grade::grade_lab` takes them: the
+    /// planned test, and a run of the built executable for at most
+    /// `timeout` (its build error, if it did not build).
+    pub fn host_tests<'a>(
+        &'a self,
+        c: &Chosen,
+        timeout: Duration,
+    ) -> Option<(Planned, impl FnOnce() -> Outcome + use<'a>)> {
+        let planned = c.tests.iter().find(|t| t.name.ends_with(".host_tests"))?;
+        let (lab, built) = self.host_tests.iter().find(|(lab, _)| *lab == c.lab)?;
+        let run = move || match built {
+            Ok(exe) => {
+                let file = PathBuf::from(format!("labs/tests/{lab}.rs"));
+                hosttests::run_executable(exe, &file, timeout)
+            }
+            Err(why) => Outcome::failed(why.clone()),
+        };
+        Some((planned.clone(), run))
+    }
+}
+
 /// Builds the kernel image with the student's crate, then the host tests
 /// of `host_labs`, copying each into `work`. A kernel that does not build
 /// is the compiler's first error.
-pub fn submission(
+pub fn student(
     tree: &Path,
     host_labs: &[Lab],
     work: &Path,
