@@ -70,7 +70,7 @@ const STATUS_VERBS: [&str; 14] = [
 ];
 
 pub fn build(ws: &Workspace, variant: Variant) -> Result<Images> {
-    let solutions = ws.solutions_dir();
+    let solutions = ws.root.join("solutions");
     if variant == Variant::Solutions && !solutions.join("Cargo.toml").is_file() {
         bail!(
             "--solutions: this checkout has no {} (a course hands out labs/ only); \

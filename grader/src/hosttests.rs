@@ -34,7 +34,7 @@ pub fn planned(lab: Lab, ws: &Workspace, variant: Variant) -> Option<Planned> {
 fn crate_dir(ws: &Workspace, variant: Variant) -> std::path::PathBuf {
     match variant {
         Variant::Labs => ws.root.join("labs"),
-        Variant::Solutions => ws.solutions_dir(),
+        Variant::Solutions => ws.root.join("solutions"),
     }
 }
 
