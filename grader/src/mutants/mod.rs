@@ -25,7 +25,7 @@ mod patch;
 mod report;
 mod tree;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -99,28 +99,23 @@ fn suite(ws: &Workspace, mutants: &[Mutant], m: &Mutants) -> Result<u8> {
 
     // The unchanged solutions first: a mutant that "loses points" against
     // solutions that already lose them proves nothing.
-    let mut needed: BTreeMap<String, Vec<Lab>> = BTreeMap::new();
-    for (label, lab) in mutants
+    let needed: BTreeSet<(String, Lab)> = mutants
         .iter()
         .flat_map(|mu| mu.labs.iter().map(|&lab| (mu.profile.label(), lab)))
-        .collect::<BTreeSet<_>>()
-    {
-        needed.entry(label).or_default().push(lab);
-    }
-    let all_labs: Vec<Lab> = needed
-        .values()
-        .flatten()
-        .copied()
+        .collect();
+    let labs: Vec<Lab> = needed
+        .iter()
+        .map(|(_, lab)| *lab)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let work = fresh_dir(&tree::dir(ws).join("unchanged-solutions"))?;
     let built = course
-        .build(None, &all_labs, &work)
+        .build(None, &labs, &work)
         .map_err(|e| anyhow!("the unchanged solutions, as labs/: {e}"))?;
-    for (label, labs) in &needed {
+    for (label, lab) in &needed {
         let machine = machine(Profile::parse(label).map_err(anyhow::Error::msg)?);
-        for scored in course.grade(&built, labs, &machine, m.timeout_secs, &work, false)? {
+        for scored in course.grade(&built, &[*lab], &machine, m.timeout_secs, &work, false)? {
             if !scored.full_marks() {
                 let failed: Vec<String> = scored
                     .tests
@@ -129,18 +124,18 @@ fn suite(ws: &Workspace, mutants: &[Mutant], m: &Mutants) -> Result<u8> {
                     .map(|t| format!("{} ({})", t.name, t.message.lines().next().unwrap_or("")))
                     .collect();
                 bail!(
-                    "the unchanged solutions, copied over labs/, lose points on {} ({label}): \
+                    "the unchanged solutions, copied over labs/, lose points on {lab} ({label}): \
                      {}; fix them before testing the grader against mistakes",
-                    scored.lab,
                     failed.join(", ")
                 );
             }
         }
     }
+    built.remove();
     writeln!(
         out,
         "the unchanged solutions get full marks on {} lab/profile pairs ({:.0} s)",
-        needed.values().map(Vec::len).sum::<usize>(),
+        needed.len(),
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;
@@ -229,15 +224,7 @@ fn judge(ws: &Workspace, course: &Course, mutant: &Mutant, timeout_secs: u64) ->
     };
     let machine = machine(mutant.profile.clone());
     let labs = course.grade(&built, &mutant.labs, &machine, timeout_secs, &work, false)?;
-    // The logs stay; the executables (several MB each) go.
-    let _ = std::fs::remove_file(&built.kernel);
-    for exe in built
-        .host_tests
-        .iter()
-        .filter_map(|(_, exe)| exe.as_ref().ok())
-    {
-        let _ = std::fs::remove_file(exe);
-    }
+    built.remove();
     let lost: u32 = labs.iter().map(|l| l.possible() - l.earned()).sum();
     let failed: Vec<_> = labs
         .iter()

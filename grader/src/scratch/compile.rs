@@ -179,6 +179,19 @@ pub struct Built {
 }
 
 impl Built {
+    /// Removes the executables (several MB each) from the work directory;
+    /// the logs beside them stay.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.kernel);
+        for exe in self
+            .host_tests
+            .iter()
+            .filter_map(|(_, exe)| exe.as_ref().ok())
+        {
+            let _ = std::fs::remove_file(exe);
+        }
+    }
+
     /// The host tests of `c`'s lab as `grade::grade_lab` takes them: the
     /// planned test, and a run of the built executable for at most
     /// `timeout` (its build error, if it did not build).
