@@ -528,15 +528,12 @@ impl TryFrom<Cli> for Mode {
             }),
             Some(Command::Mutants(args)) => {
                 if args.report && args.names.len() != 1 {
-                    let message = "--report prints the report of one mutant; name it, e.g. \
-                                   `cargo grader mutants lab1-gate-dpl0 --report`";
-                    let mut cli = Cli::command();
-                    cli.build();
-                    let kind = clap::error::ErrorKind::WrongNumberOfValues;
-                    return Err(match cli.find_subcommand_mut("mutants") {
-                        Some(mutants) => mutants.error(kind, message),
-                        None => cli.error(kind, message),
-                    });
+                    return Err(usage_error(
+                        "mutants",
+                        clap::error::ErrorKind::WrongNumberOfValues,
+                        "--report prints the report of one mutant; name it, e.g. `cargo grader \
+                         mutants lab1-gate-dpl0 --report`",
+                    ));
                 }
                 Mode::Mutants(Mutants {
                     names: args.names,
@@ -556,14 +553,8 @@ impl TryFrom<Cli> for Mode {
                          one operation; raise --iterations or lower --batches",
                         b.iterations, b.batches
                     );
-                    // The error shows the usage of `bench`, not of grading.
-                    let mut cli = Cli::command();
-                    cli.build();
                     let kind = clap::error::ErrorKind::ValueValidation;
-                    return Err(match cli.find_subcommand_mut("bench") {
-                        Some(bench) => bench.error(kind, message),
-                        None => cli.error(kind, message),
-                    });
+                    return Err(usage_error("bench", kind, message));
                 }
                 Mode::Bench(Bench {
                     count: b.count,
@@ -615,6 +606,21 @@ impl TryFrom<Cli> for Mode {
                 })
             }
         })
+    }
+}
+
+/// A usage error of `subcommand` that clap could not find by itself; it
+/// shows the usage of that subcommand, not of grading.
+fn usage_error(
+    subcommand: &str,
+    kind: clap::error::ErrorKind,
+    message: impl std::fmt::Display,
+) -> clap::Error {
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(kind, message),
+        None => cli.error(kind, message),
     }
 }
 
