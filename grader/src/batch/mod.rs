@@ -5,8 +5,9 @@
 //! crate::scratch). The builds share that one tree and its target
 //! directory, one at a time, so after the first only the student's crate
 //! is rebuilt; the boots of up to `--jobs` submissions run at once, each
-//! with its own log directory. The class's CSV, each student's Gradescope JSON (results.rs)
-//! and summary.md with its histogram (summary.rs) go to `--out`.
+//! with its own log directory. The class's CSV, each student's Gradescope
+//! JSON (results.rs) and summary.md with its histogram (summary.rs) go to
+//! `--out`.
 
 mod results;
 pub mod submission;
