@@ -1,3 +1,3 @@
-# lab1's common mistakes: the reference answers with mistakes/lab1-no-range-check.patch,
+# Lab 1's common mistakes: the mutant grader/mutants/lab1-no-range-check.patch,
 # on one CPU so that the report is the same at every run.
-book/transcripts/mistake lab1-no-range-check cargo grader lab1 --solutions --smp 1 | book/transcripts/excerpt lab1.bad_pointers
+cargo grader mutants lab1-no-range-check --report --smp 1 | book/transcripts/excerpt lab1.bad_pointers

@@ -1,3 +1,3 @@
-# lab1's common mistakes: the reference answers with mistakes/lab1-no-swapgs.patch,
+# Lab 1's common mistakes: the mutant grader/mutants/lab1-no-swapgs.patch,
 # on one CPU so that the report is the same at every run.
-book/transcripts/mistake lab1-no-swapgs cargo grader lab1 --solutions --smp 1 | book/transcripts/excerpt lab1.which_cpu
+cargo grader mutants lab1-no-swapgs --report --smp 1 | book/transcripts/excerpt lab1.which_cpu

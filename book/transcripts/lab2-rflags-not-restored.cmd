@@ -1,3 +1,3 @@
-# lab2's common mistakes: the reference answers with mistakes/lab2-rflags-not-restored.patch,
+# Lab 2's common mistakes: the mutant grader/mutants/lab2-rflags-not-restored.patch,
 # on one CPU so that the report is the same at every run.
-book/transcripts/mistake lab2-rflags-not-restored cargo grader lab2 --solutions --smp 1 | book/transcripts/excerpt lab2.flags
+cargo grader mutants lab2-rflags-not-restored --report --smp 1 | book/transcripts/excerpt lab2.flags

@@ -1,3 +1,3 @@
-# lab3's common mistakes: the reference answers with mistakes/lab3-sfmask-no-df.patch,
+# Lab 3's common mistakes: the mutant grader/mutants/lab3-sfmask-no-df.patch,
 # on one CPU so that the report is the same at every run.
-book/transcripts/mistake lab3-sfmask-no-df cargo grader lab3 --solutions --smp 1 | book/transcripts/excerpt lab3.msrs
+cargo grader mutants lab3-sfmask-no-df --report --smp 1 | book/transcripts/excerpt lab3.msrs

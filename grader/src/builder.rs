@@ -70,7 +70,7 @@ const STATUS_VERBS: [&str; 14] = [
 ];
 
 pub fn build(ws: &Workspace, variant: Variant) -> Result<Images> {
-    let solutions = ws.solutions_dir();
+    let solutions = ws.root.join("solutions");
     if variant == Variant::Solutions && !solutions.join("Cargo.toml").is_file() {
         bail!(
             "--solutions: this checkout has no {} (a course hands out labs/ only); \
@@ -88,27 +88,13 @@ pub fn build(ws: &Workspace, variant: Variant) -> Result<Images> {
         _ => None,
     };
     let spinner = spinner();
-    let built = cargo_build(ws, USER_PACKAGE, None, &spinner, true).and_then(|user| {
-        let kernel = cargo_build(
-            ws,
-            variant.package(),
-            kernel_manifest.as_deref(),
-            &spinner,
-            true,
-        )?;
+    let built = cargo_build(ws, USER_PACKAGE, None, &spinner).and_then(|user| {
+        let kernel = cargo_build(ws, variant.package(), kernel_manifest.as_deref(), &spinner)?;
         Ok((user, kernel))
     });
     spinner.finish_and_clear();
     let (user, kernel) = built?;
     Ok(Images { kernel, user })
-}
-
-/// Builds the kernel image of the crate at `manifest`, a workspace of its
-/// own like solutions/, into the checkout's target directory, without
-/// printing the compiler's messages (a failure carries its errors): the
-/// mutation suite's scratch copies.
-pub fn build_quietly(ws: &Workspace, manifest: &Path, package: &str) -> Result<PathBuf> {
-    cargo_build(ws, package, Some(manifest), &ProgressBar::hidden(), false)
 }
 
 fn spinner() -> ProgressBar {
@@ -132,14 +118,12 @@ fn own_workspace(manifest: &Path) -> bool {
 /// `cargo build --release -p PACKAGE --target x86_64-unknown-none`, from
 /// the workspace root (with `--manifest-path` for a package that is a
 /// workspace of its own); returns the path of the executable it produced.
-/// With `echo`, the compiler's messages go to stderr as they come; without,
-/// its errors go into the error returned.
+/// The compiler's messages go to stderr as they come.
 fn cargo_build(
     ws: &Workspace,
     package: &str,
     manifest: Option<&Path>,
     spinner: &ProgressBar,
-    echo: bool,
 ) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let color = std::io::stderr().is_terminal();
@@ -198,7 +182,7 @@ fn cargo_build(
                 });
                 if is_status {
                     spinner.set_message(trimmed.to_owned());
-                } else if echo {
+                } else {
                     let shown = if color {
                         line.clone()
                     } else {
@@ -212,13 +196,10 @@ fn cargo_build(
 
     let mut executable = None;
     let mut finished_ok = None;
-    let mut errors = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let Ok(message) = serde_json::from_str::<Value>(&line) else {
-                if echo {
-                    spinner.suspend(|| eprintln!("{line}"));
-                }
+                spinner.suspend(|| eprintln!("{line}"));
                 continue;
             };
             match message["reason"].as_str() {
@@ -230,11 +211,7 @@ fn cargo_build(
                         } else {
                             console::strip_ansi_codes(rendered).into_owned()
                         };
-                        if echo {
-                            spinner.suspend(|| eprint!("{text}"));
-                        } else if message["message"]["level"] == "error" {
-                            errors.push(console::strip_ansi_codes(rendered).into_owned());
-                        }
+                        spinner.suspend(|| eprint!("{text}"));
                     }
                 }
                 Some("compiler-artifact") => {
@@ -266,10 +243,6 @@ fn cargo_build(
                 "the Rust target {TARGET} is not installed; {}",
                 install_target()
             );
-        }
-        if !echo {
-            return Err(anyhow!("`{shown}` failed ({status}):\n{}", errors.join("")))
-                .context("the kernel did not build");
         }
         return Err(anyhow!("`{shown}` failed ({status})")
             .context("the kernel did not build; the compiler's errors are above"));

@@ -20,6 +20,7 @@
 //! cargo grader fuzz [--solutions] [--cpu ...] [--smp N]
 //!              [--path int2e|sysenter|syscall|all] [--seconds S] [--seed N] [-v]
 //! cargo grader mutants [--jobs N] [--timeout S] [NAME ...]
+//! cargo grader mutants NAME --report [--cpu ...] [--smp N] [--timeout S]
 //! ```
 
 use std::collections::BTreeMap;
@@ -77,7 +78,7 @@ enum Command {
     Handin(HandinArgs),
     /// Throw random system calls at the kernel from ring 3 on every CPU and check every result (lab=fuzz)
     Fuzz(FuzzArgs),
-    /// Check that the grader catches typical mistakes: grade each patch of grader/mutants/ applied to solutions/
+    /// Check that the grader catches typical mistakes: grade each patch of grader/mutants/ applied to solutions/, or print one's report
     Mutants(MutantsArgs),
     /// Check QEMU (and which one runs), the Rust target, gdb, mdbook, KVM and the terminal; say how to install what is missing
     Doctor,
@@ -151,6 +152,15 @@ struct MutantsArgs {
     /// Seconds each boot may take before it is killed
     #[arg(long, value_name = "S", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=86400))]
     timeout: u64,
+    /// Print the grading report of one mutant, as `cargo grader LAB` would for that kernel
+    #[arg(long, conflicts_with = "jobs")]
+    report: bool,
+    /// With --report: the CPU profile, intel, amd or any QEMU -cpu model [default: the mutant's]
+    #[arg(long, value_name = "intel|amd|MODEL", requires = "report", value_parser = Profile::parse)]
+    cpu: Option<Profile>,
+    /// With --report: the number of CPUs [default: 2]
+    #[arg(long, value_name = "N", requires = "report", value_parser = clap::value_parser!(u32).range(1..=255))]
+    smp: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +457,16 @@ pub struct Mutants {
     pub names: Vec<String>,
     pub jobs: usize,
     pub timeout_secs: u64,
+    /// `--report`: print one mutant's report instead of judging them.
+    pub report: Option<MutantReport>,
+}
+
+/// `cargo grader mutants NAME --report`: the machine to grade it on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MutantReport {
+    /// `None`: the mutant's own profile.
+    pub cpu: Option<Profile>,
+    pub smp: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -506,11 +526,25 @@ impl TryFrom<Cli> for Mode {
                 seed: f.seed,
                 verbose: f.verbose,
             }),
-            Some(Command::Mutants(args)) => Mode::Mutants(Mutants {
-                names: args.names,
-                jobs: args.jobs as usize,
-                timeout_secs: args.timeout,
-            }),
+            Some(Command::Mutants(args)) => {
+                if args.report && args.names.len() != 1 {
+                    return Err(usage_error(
+                        "mutants",
+                        clap::error::ErrorKind::WrongNumberOfValues,
+                        "--report prints the report of one mutant; name it, e.g. `cargo grader \
+                         mutants lab1-gate-dpl0 --report`",
+                    ));
+                }
+                Mode::Mutants(Mutants {
+                    names: args.names,
+                    jobs: args.jobs as usize,
+                    timeout_secs: args.timeout,
+                    report: args.report.then(|| MutantReport {
+                        cpu: args.cpu,
+                        smp: args.smp.unwrap_or(2),
+                    }),
+                })
+            }
             Some(Command::Doctor) => Mode::Doctor,
             Some(Command::Bench(b)) => {
                 if b.iterations < b.batches {
@@ -519,14 +553,8 @@ impl TryFrom<Cli> for Mode {
                          one operation; raise --iterations or lower --batches",
                         b.iterations, b.batches
                     );
-                    // The error shows the usage of `bench`, not of grading.
-                    let mut cli = Cli::command();
-                    cli.build();
                     let kind = clap::error::ErrorKind::ValueValidation;
-                    return Err(match cli.find_subcommand_mut("bench") {
-                        Some(bench) => bench.error(kind, message),
-                        None => cli.error(kind, message),
-                    });
+                    return Err(usage_error("bench", kind, message));
                 }
                 Mode::Bench(Bench {
                     count: b.count,
@@ -578,6 +606,21 @@ impl TryFrom<Cli> for Mode {
                 })
             }
         })
+    }
+}
+
+/// A usage error of `subcommand` that clap could not find by itself; it
+/// shows the usage of that subcommand, not of grading.
+fn usage_error(
+    subcommand: &str,
+    kind: clap::error::ErrorKind,
+    message: impl std::fmt::Display,
+) -> clap::Error {
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(kind, message),
+        None => cli.error(kind, message),
     }
 }
 
@@ -934,7 +977,37 @@ mod tests {
             panic!()
         };
         assert_eq!((m.jobs, m.names), (4, vec!["a".into(), "b".into()]));
+        assert_eq!(m.report, None);
         assert!(mode(&["mutants", "--jobs", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_mutants_report() {
+        let Mode::Mutants(m) =
+            mode(&["mutants", "lab2-bsp-only", "--report", "--smp", "1"]).unwrap()
+        else {
+            panic!()
+        };
+        let expected = MutantReport { cpu: None, smp: 1 };
+        assert_eq!((m.names.len(), m.report), (1, Some(expected)));
+        let Mode::Mutants(m) = mode(&["mutants", "x", "--report", "--cpu", "intel"]).unwrap()
+        else {
+            panic!()
+        };
+        let expected = MutantReport {
+            cpu: Some(Profile::Intel),
+            smp: 2,
+        };
+        assert_eq!(m.report, Some(expected));
+        for wrong in [
+            &["mutants", "--report"][..],
+            &["mutants", "a", "b", "--report"],
+            &["mutants", "a", "--cpu", "amd"],
+            &["mutants", "a", "--smp", "1"],
+            &["mutants", "a", "--report", "--jobs", "2"],
+        ] {
+            assert!(mode(wrong).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]

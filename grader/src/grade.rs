@@ -54,9 +54,8 @@ pub fn grade(g: &Grade) -> Result<Vec<LabScore>> {
     let host = |lab| hosttests::planned(lab, &ws, g.target.variant);
     let chosen = choose(&g.labs, &g.tests, &plan, &g.target.machine.profile, host)?;
 
-    let styles = Styles::for_stdout();
-    let mut out = std::io::stdout().lock();
     if g.list {
+        let mut out = std::io::stdout().lock();
         for c in &chosen {
             let header = format!("{} ({})", c.lab, g.target.machine.profile.label());
             select::write_list(&mut out, &header, &c.tests).context("cannot write the list")?;
@@ -76,23 +75,46 @@ pub fn grade(g: &Grade) -> Result<Vec<LabScore>> {
         plan: &plan,
         deadline: None,
     };
+    let (ws, variant) = (&ws, g.target.variant);
+    grade_and_report(
+        &chosen,
+        &settings,
+        |c| {
+            let lab = c.lab;
+            host(lab).map(|p| (p, move || hosttests::run(lab, ws, variant)))
+        },
+        // The written questions: a note, no points (answers.rs).
+        |lab| {
+            (variant == Variant::Labs)
+                .then(|| answers::note(lab, &ws.root))
+                .flatten()
+        },
+    )
+}
+
+/// Grades each lab of `chosen` and prints its report as it comes, then the
+/// total and the function to write first: what `cargo grader LAB` prints.
+/// `host` gives a lab's host tests and how to run them, `note` a note to
+/// add to a lab's report.
+pub fn grade_and_report<H: FnOnce() -> Outcome>(
+    chosen: &[Chosen],
+    settings: &Settings<'_>,
+    host: impl Fn(&Chosen) -> Option<(Planned, H)>,
+    note: impl Fn(Lab) -> Option<String>,
+) -> Result<Vec<LabScore>> {
+    let styles = Styles::for_stdout();
+    let mut out = std::io::stdout().lock();
     let mut labs = Vec::new();
-    for c in &chosen {
-        let spinner = if g.verbose {
+    for c in chosen {
+        let spinner = if settings.verbose {
             ProgressBar::hidden()
         } else {
-            crate::report::spinner(format!("grading {} ({})", c.lab, g.target.machine))
+            crate::report::spinner(format!("grading {} ({})", c.lab, settings.machine))
         };
-        let host = host(c.lab).map(|p| (p, || hosttests::run(c.lab, &ws, g.target.variant)));
-        let scored = grade_lab(c, host, &settings);
+        let scored = grade_lab(c, host(c), settings);
         spinner.finish_and_clear();
         let mut scored = scored?;
-        // The written questions: a note, no points (answers.rs).
-        if g.target.variant == Variant::Labs
-            && let Some(note) = answers::note(c.lab, &ws.root)
-        {
-            scored.notes.push(note);
-        }
+        scored.notes.extend(note(c.lab));
         report::write_lab(&mut out, &scored, &styles).context("cannot write the report")?;
         out.flush().context("cannot write the report")?;
         labs.push(scored);

@@ -15,6 +15,9 @@ use crate::score::{Outcome, Planned};
 
 /// Points for a lab's host tests.
 const POINTS: u32 = 10;
+/// At most this long for one lab's host tests built beforehand: student
+/// code on the host, which must not stall a class or a mutation run.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The graded test for `lab`'s host tests, if the lab has any.
 pub fn planned(lab: Lab, ws: &Workspace, variant: Variant) -> Option<Planned> {
@@ -31,18 +34,13 @@ pub fn planned(lab: Lab, ws: &Workspace, variant: Variant) -> Option<Planned> {
 fn crate_dir(ws: &Workspace, variant: Variant) -> std::path::PathBuf {
     match variant {
         Variant::Labs => ws.root.join("labs"),
-        Variant::Solutions => ws.solutions_dir(),
+        Variant::Solutions => ws.root.join("solutions"),
     }
 }
 
 /// Runs `cargo test --test <lab>` in the student crate and judges it.
 pub fn run(lab: Lab, ws: &Workspace, variant: Variant) -> Outcome {
-    run_in(lab, &crate_dir(ws, variant), ws)
-}
-
-/// The same for the student crate in `dir` (a scratch copy, say), built
-/// into the checkout's target directory.
-pub fn run_in(lab: Lab, dir: &Path, ws: &Workspace) -> Outcome {
+    let dir = crate_dir(ws, variant);
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(&ws.root)
         .args(["test", "--quiet", "--manifest-path"])
@@ -61,9 +59,9 @@ pub fn run_in(lab: Lab, dir: &Path, ws: &Workspace) -> Outcome {
     }
 }
 
-/// Runs a host-test executable built beforehand (batch), killing it after
-/// `timeout`: the student's pure functions run natively here, and one
-/// that loops must not stall the class.
+/// Runs a host-test executable built beforehand (in the scratch tree),
+/// killing it after `timeout`: the student's pure functions run natively
+/// here, and one that loops must not stall the run.
 pub fn run_executable(exe: &Path, file: &Path, timeout: Duration) -> Outcome {
     let child = Command::new(exe)
         .args(["--test-threads", "1"])

@@ -21,14 +21,17 @@
 //!   SVG charts (chart), and `--anatomy` (anatomy, phases)
 //! - kd/: the `kd>` prompt's session, interactive or from a script; demo
 //!   runs the book's two scripts through it
-//! - batch/: grading a class; a submission's files (submission), the scratch
-//!   tree it is built in (scratch, compile), the class's CSV, JSON and
-//!   summary (results, summary)
+//! - scratch/: the scratch tree, one pristine copy of the course in which
+//!   changed copies are built as the student's labs/ (compile): batch's
+//!   submissions and the mutants
+//! - batch/: grading a class; a submission's files (submission), the class's
+//!   CSV, JSON and summary (results, summary)
 //! - package/: the grader packed for Gradescope and GitHub Classroom
 //! - fuzz/: the fuzzer command; its protocol lines (protocol), what a
 //!   mismatching call was (describe) and its report (report)
-//! - mutants/: the mutation suite: typical mistakes applied to solutions/
-//!   in scratch copies (scratch), each one patch (patch), graded
+//! - mutants/: the mutation suite: typical mistakes, each one patch of
+//!   solutions/ (patch), built as labs/ in the scratch tree (tree) and
+//!   judged; one mutant's report (report)
 //! - doctor/: the tools the course needs, and how to install what is missing
 //! - grade, demo, gdb, bench, kd, fuzz, batch, package, handin, mutants, doctor:
 //!   the commands
@@ -63,6 +66,7 @@ mod reasons;
 mod report;
 mod runner;
 mod score;
+mod scratch;
 mod select;
 mod symbolize;
 

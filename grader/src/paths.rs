@@ -6,9 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
-/// Names another crate of reference answers than `solutions/`.
-pub const SOLUTIONS_ENV: &str = "SYSLAB_SOLUTIONS";
-
 pub struct Workspace {
     pub root: PathBuf,
     pub target: PathBuf,
@@ -71,23 +68,6 @@ impl Workspace {
         let path = logs.join(name);
         fresh_file(&path)?;
         Ok(path)
-    }
-
-    /// The reference answers' crate: `solutions/`, or the directory named by
-    /// `SYSLAB_SOLUTIONS` (a copy of it, as the book's transcripts of
-    /// broken answers use: book/transcripts/mistake).
-    pub fn solutions_dir(&self) -> PathBuf {
-        match std::env::var_os(SOLUTIONS_ENV) {
-            Some(dir) if !dir.is_empty() => {
-                let dir = PathBuf::from(dir);
-                if dir.is_absolute() {
-                    dir
-                } else {
-                    std::env::current_dir().unwrap_or_default().join(dir)
-                }
-            }
-            _ => self.root.join("solutions"),
-        }
     }
 
     /// `target/syslab/gdb`: the scripts `cargo grader gdb` writes.

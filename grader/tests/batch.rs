@@ -4,8 +4,8 @@
 //! Gradescope zip run in a scratch /autograder layout, the Classroom files,
 //! and `handin` round-tripping into `batch`.
 //!
-//! They share the checkout's one batch scratch tree, so they run one at a
-//! time. `cargo test -p syslab-grader --test batch -- --ignored --nocapture`
+//! They share the checkout's one scratch tree (target/syslab/scratch/, which
+//! the mutation suite builds in too), so they run one at a time. `cargo test -p syslab-grader --test batch -- --ignored --nocapture`
 //! also grades the 50-submission class and prints how long it took.
 
 mod class;

@@ -18,9 +18,10 @@
 //! - `TRANSCRIPTS_ONLY=lab1` runs only the transcripts whose name contains
 //!   `lab1`.
 //!
-//! Helpers for the commands are in `book/transcripts/`: `mistake` (the
-//! answers with one mistake patched in), `excerpt` (a report cut to some
-//! tests) and `gdb-session` (a scripted gdb session against the real QEMU).
+//! Helpers for the commands are in `book/transcripts/`: `excerpt` (a report
+//! cut to some tests) and `gdb-session` (a scripted gdb session against the
+//! real QEMU). The reports of a broken kernel are `cargo grader mutants NAME
+//! --report`: a mutant of grader/mutants/, graded as a student's labs/.
 
 #[path = "transcripts/normalize.rs"]
 mod normalize;
@@ -266,10 +267,10 @@ fn cargo_grader_becomes_the_test_binary() {
     );
     assert_eq!(
         with_grader(
-            "book/transcripts/mistake x cargo grader lab1 | book/transcripts/excerpt a",
+            "cargo grader mutants x --report | book/transcripts/excerpt a",
             g
         ),
-        "book/transcripts/mistake x '/t/syslab-grader' lab1 | book/transcripts/excerpt a"
+        "'/t/syslab-grader' mutants x --report | book/transcripts/excerpt a"
     );
     assert_eq!(with_grader("cargo graders", g), "cargo graders");
     assert_eq!(with_grader("cargo test", g), "cargo test");

@@ -1,20 +1,19 @@
 //! `cargo grader batch SUBMISSIONS`: grade a class.
 //!
 //! Each submission (submission.rs) is reduced to the student's own files
-//! and graded over a pristine copy of this course tree (scratch.rs). The
-//! builds share that one tree and its target directory, one at a time, so
-//! after the first only the student's crate is rebuilt (compile.rs); the
-//! boots of up to `--jobs` submissions run at once, each with its own log
-//! directory. The class's CSV, each student's Gradescope JSON (results.rs)
-//! and summary.md with its histogram (summary.rs) go to `--out`.
+//! and graded over a pristine copy of this course tree (the scratch tree,
+//! crate::scratch). The builds share that one tree and its target
+//! directory, one at a time, so after the first only the student's crate
+//! is rebuilt; the boots of up to `--jobs` submissions run at once, each
+//! with its own log directory. The class's CSV, each student's Gradescope
+//! JSON (results.rs) and summary.md with its histogram (summary.rs) go to
+//! `--out`.
 
-mod compile;
 mod results;
-pub mod scratch;
 pub mod submission;
 mod summary;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,19 +29,15 @@ use crate::grade::{self, Chosen};
 use crate::paths::{Workspace, show};
 use crate::plan::ImagePlan;
 use crate::runner::Settings;
-use crate::score::{Outcome, Planned};
+use crate::score::Planned;
+use crate::scratch::{self, COURSE_BUILD_SECS, Scratch};
 use crate::{exit, hosttests, preflight};
 
 use results::Graded;
-use scratch::Scratch;
 use submission::Files;
 
 /// The per-boot timeout within a submission's time (TCG's default).
 const BOOT_TIMEOUT_SECS: u64 = 20;
-/// At most this long for one lab's host tests (student code on the host).
-const HOST_TESTS_SECS: u64 = 60;
-/// The course tree's own first build may take this long.
-const COURSE_BUILD_SECS: u64 = 1800;
 
 /// One entry of SUBMISSIONS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,9 +135,8 @@ pub fn run(b: Batch) -> Result<u8> {
     warn_uncommitted(&ws.root);
 
     let pristine = scratch::snapshot(&ws.root)?;
-    let dir = ws.target.join("syslab").join("batch");
-    let scratch = Scratch::open(&dir.join("tree"))?;
-    let work = dir.join("work");
+    let scratch = Scratch::open_for(&ws)?;
+    let work = ws.target.join("syslab").join("batch").join("work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
@@ -155,11 +149,7 @@ pub fn run(b: Batch) -> Result<u8> {
     spinner.finish_and_clear();
     let skeleton = skeleton.with_context(|| format!("see {}", show(&course_log).display()))?;
     let plan = ImagePlan::read(&skeleton)?;
-    let tree = Workspace {
-        root: scratch.root.clone(),
-        target: scratch.target(),
-        logs: work.clone(),
-    };
+    let tree = scratch.workspace(&work);
     let columns = b
         .labs
         .iter()
@@ -198,16 +188,15 @@ fn build_course(
 ) -> Result<PathBuf> {
     let mut log =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    scratch.sync(pristine, &Files::new())?;
     let deadline = Instant::now() + Duration::from_secs(COURSE_BUILD_SECS);
-    compile::user_program(&scratch.root, user, &mut log, deadline).map_err(anyhow::Error::msg)?;
+    scratch.user_program(pristine, &Files::new(), user, &mut log, deadline)?;
     let skeleton = work.join("course");
     std::fs::create_dir_all(&skeleton)?;
     let host_labs: Vec<Lab> = Lab::ALL
         .into_iter()
         .filter(|lab| pristine.contains_key(&format!("labs/tests/{lab}.rs")))
         .collect();
-    let built = compile::submission(&scratch.root, &host_labs, &skeleton, &mut log, deadline)
+    let built = scratch::compile::student(&scratch.root, &host_labs, &skeleton, &mut log, deadline)
         .map_err(|e| anyhow::anyhow!("the course tree itself does not build: {e}"))?;
     Ok(built.kernel)
 }
@@ -375,10 +364,14 @@ fn build_and_boot(
     let (built, deadline, root) = {
         let scratch = lock(&class.scratch);
         let deadline = Instant::now() + Duration::from_secs(b.timeout_secs);
-        scratch
-            .sync(&class.pristine, overlay)
-            .map_err(|e| format!("cannot prepare the scratch tree: {e:#}"))?;
-        let built = compile::submission(&scratch.root, &host_labs, &work, &mut log, deadline)?;
+        let built = scratch.build(
+            &class.pristine,
+            overlay,
+            &host_labs,
+            &work,
+            &mut log,
+            deadline,
+        )?;
         (built, deadline, scratch.root.clone())
     };
     let _ = log.flush();
@@ -412,8 +405,6 @@ fn build_and_boot(
         plan: &class.plan,
         deadline: Some(deadline),
     };
-    let host: BTreeMap<Lab, &Result<PathBuf, String>> =
-        built.host_tests.iter().map(|(lab, r)| (*lab, r)).collect();
     let mut labs = Vec::new();
     for (lab, tests) in &class.columns {
         let chosen = Chosen {
@@ -421,23 +412,8 @@ fn build_and_boot(
             tests: tests.clone(),
             only: None,
         };
-        let host = tests
-            .iter()
-            .find(|t| t.name.ends_with(".host_tests"))
-            .zip(host.get(lab))
-            .map(|(planned, exe)| {
-                let file = PathBuf::from(format!("labs/tests/{lab}.rs"));
-                let left = deadline.saturating_duration_since(Instant::now());
-                let run = move || match exe {
-                    Ok(exe) => hosttests::run_executable(
-                        exe,
-                        &file,
-                        left.min(Duration::from_secs(HOST_TESTS_SECS)),
-                    ),
-                    Err(why) => Outcome::failed(why.clone()),
-                };
-                (planned.clone(), run)
-            });
+        let left = deadline.saturating_duration_since(Instant::now());
+        let host = built.host_tests(&chosen, left.min(hosttests::TIMEOUT));
         let scored = grade::grade_lab(&chosen, host, &settings).map_err(|e| format!("{e:#}"))?;
         labs.push(scored);
     }

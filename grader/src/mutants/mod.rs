@@ -1,11 +1,12 @@
 //! `cargo grader mutants`: does the grader catch the mistakes students make?
 //!
 //! Each file in `grader/mutants/` is one typical one-line mistake, as a
-//! patch of `solutions/` (patch.rs). For each, the command makes a scratch
-//! copy of the solutions crate (scratch.rs), applies the patch, builds the
-//! kernel image (only the student crate compiles: the kernel and its
-//! dependencies come from the shared target directory), grades the labs
-//! the mutant names on its CPU profile, and checks two things:
+//! patch of `solutions/` (patch.rs). For each, the command puts the
+//! solutions' sources with the mistake applied in the scratch tree as the
+//! student's `labs/` (tree.rs), builds the kernel image there (only the
+//! student crate compiles: the kernel and its dependencies are the tree's),
+//! grades the labs the mutant names on its CPU profile, and checks two
+//! things:
 //!
 //! 1. the mutant loses points: some test must fail;
 //! 2. a failing test's message names the function the mistake is in, so
@@ -14,11 +15,15 @@
 //! A mutant no test can tell from the solution (an equivalent mutant) says
 //! why in its header, and must survive. The unchanged solutions are graded
 //! first on every lab and profile involved, and must get full marks.
-//! Grading runs `--jobs` mutants at once; builds take turns (Cargo locks
-//! the target directory anyway), boots run side by side.
+//! Grading runs `--jobs` mutants at once; builds take turns in the one
+//! tree, boots run side by side.
+//!
+//! `--report` prints one mutant's grading report instead, as `cargo grader
+//! LAB` prints a student's (report.rs): the book's common mistakes.
 
 mod patch;
-mod scratch;
+mod report;
+mod tree;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
@@ -26,24 +31,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
-use crate::builder::{self, Images, Variant};
 use crate::cli::Mutants;
 use crate::cmdline::Lab;
 use crate::exit;
-use crate::hosttests;
 use crate::paths::Workspace;
-use crate::plan::ImagePlan;
 use crate::profile::{Accel, Machine, Profile};
-use crate::runner::{self, Settings};
-use crate::score::{self, LabScore, Status};
-use crate::symbolize::Symbolizer;
+use crate::score::Status;
 
 pub use patch::Mutant;
+use tree::Course;
 
 /// Where the mutants live, relative to the repository root.
 pub const DIR: &str = "grader/mutants";
+
+/// The mutation suite grades on two CPUs.
+const SMP: u32 = 2;
 
 /// What became of one mutant.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,12 +74,21 @@ impl Verdict {
 }
 
 pub fn run(m: Mutants) -> Result<u8> {
-    let started = Instant::now();
     let ws = Workspace::locate()?;
     crate::preflight::check_qemu()?;
     crate::preflight::check_target(&ws.root)?;
     let mutants = load(&ws.root.join(DIR), &m.names)?;
-    let images = builder::build(&ws, Variant::Solutions)?;
+    match (&m.report, mutants.as_slice()) {
+        (Some(r), [mutant]) => report::run(&ws, mutant, r, m.timeout_secs),
+        (Some(_), _) => bail!("--report prints the report of one mutant; name one"),
+        (None, _) => suite(&ws, &mutants, &m),
+    }
+}
+
+/// The suite: the unchanged solutions, then every mutant, judged.
+fn suite(ws: &Workspace, mutants: &[Mutant], m: &Mutants) -> Result<u8> {
+    let started = Instant::now();
+    let course = Course::open(ws)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -90,36 +103,35 @@ pub fn run(m: Mutants) -> Result<u8> {
         .iter()
         .flat_map(|mu| mu.labs.iter().map(|&lab| (mu.profile.label(), lab)))
         .collect();
-    let symbols = Symbolizer::load(&images.kernel, Some(&ws.root)).ok();
-    let plan = ImagePlan::read(&images.kernel)?;
+    let labs: Vec<Lab> = needed
+        .iter()
+        .map(|(_, lab)| *lab)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let work = fresh_dir(&tree::dir(ws).join("unchanged-solutions"))?;
+    let built = course
+        .build(None, &labs, &work)
+        .map_err(|e| anyhow!("the unchanged solutions, as labs/: {e}"))?;
     for (label, lab) in &needed {
-        let profile = Profile::parse(label).map_err(anyhow::Error::msg)?;
-        let crate_dir = ws.root.join("solutions");
-        let scored = grade(
-            &ws,
-            &ws,
-            &images,
-            symbols.as_ref(),
-            &profile,
-            *lab,
-            &crate_dir,
-            m.timeout_secs,
-            &plan,
-        )?;
-        if !scored.full_marks() {
-            let failed: Vec<String> = scored
-                .tests
-                .iter()
-                .filter(|t| t.status == Status::Failed)
-                .map(|t| format!("{} ({})", t.name, t.message.lines().next().unwrap_or("")))
-                .collect();
-            bail!(
-                "the unchanged solutions lose points on {lab} ({label}): {}; fix them before \
-                 testing the grader against mistakes",
-                failed.join(", ")
-            );
+        let machine = machine(Profile::parse(label).map_err(anyhow::Error::msg)?);
+        for scored in course.grade(&built, &[*lab], &machine, m.timeout_secs, &work, false)? {
+            if !scored.full_marks() {
+                let failed: Vec<String> = scored
+                    .tests
+                    .iter()
+                    .filter(|t| t.status == Status::Failed)
+                    .map(|t| format!("{} ({})", t.name, t.message.lines().next().unwrap_or("")))
+                    .collect();
+                bail!(
+                    "the unchanged solutions, copied over labs/, lose points on {lab} ({label}): \
+                     {}; fix them before testing the grader against mistakes",
+                    failed.join(", ")
+                );
+            }
         }
     }
+    built.remove();
     writeln!(
         out,
         "the unchanged solutions get full marks on {} lab/profile pairs ({:.0} s)",
@@ -130,16 +142,12 @@ pub fn run(m: Mutants) -> Result<u8> {
     drop(out);
 
     let queue = Mutex::new(mutants.iter().collect::<VecDeque<&Mutant>>());
-    let m = &m;
-    let builds = Mutex::new(());
     let done = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for slot in 0..m.jobs {
-            let (ws, images, queue, builds, done, mutants) =
-                (&ws, &images, &queue, &builds, &done, &mutants);
-            s.spawn(move || {
+        for _ in 0..m.jobs {
+            s.spawn(|| {
                 while let Some(mutant) = queue.lock().map(|mut q| q.pop_front()).ok().flatten() {
-                    let verdict = judge(ws, images, mutant, slot, builds, m.timeout_secs)
+                    let verdict = judge(ws, &course, mutant, m.timeout_secs)
                         .unwrap_or_else(|e| Verdict::Error(format!("{e:#}")));
                     let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
                     done.push((mutant, verdict));
@@ -148,7 +156,6 @@ pub fn run(m: Mutants) -> Result<u8> {
             });
         }
     });
-    let _ = std::fs::remove_dir_all(scratch::slots_dir(&ws));
     let done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     let summary = Summary::of(&done);
     let mut out = std::io::stdout().lock();
@@ -158,6 +165,24 @@ pub fn run(m: Mutants) -> Result<u8> {
     } else {
         exit::NOT_FULL_MARKS
     })
+}
+
+/// The machine a mutant is graded on.
+fn machine(profile: Profile) -> Machine {
+    Machine {
+        profile,
+        accel: Accel::Tcg,
+        smp: SMP,
+    }
+}
+
+/// `dir`, emptied or made.
+fn fresh_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir.to_path_buf())
 }
 
 /// Every mutant of `dir`, sorted by name; only those named, if any are.
@@ -189,68 +214,17 @@ pub fn load(dir: &Path, names: &[String]) -> Result<Vec<Mutant>> {
     Ok(mutants)
 }
 
-/// Applies, builds and grades one mutant, in job slot `slot`.
-fn judge(
-    ws: &Workspace,
-    images: &Images,
-    mutant: &Mutant,
-    slot: usize,
-    builds: &Mutex<()>,
-    timeout_secs: u64,
-) -> Result<Verdict> {
-    let copy = scratch::Scratch::new(ws, slot)?;
-    // Its logs and its kernel image go under target/syslab/mutants/NAME.
-    let logs_dir = ws.target.join("syslab").join("mutants").join(&mutant.name);
-    if logs_dir.exists() {
-        std::fs::remove_dir_all(&logs_dir)
-            .with_context(|| format!("cannot remove {}", logs_dir.display()))?;
-    }
-    std::fs::create_dir_all(&logs_dir)
-        .with_context(|| format!("cannot create {}", logs_dir.display()))?;
-    let file = copy.file(&mutant.file);
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("{}: {} does not exist", mutant.name, mutant.file))?;
-    std::fs::write(&file, mutant.apply(&text)?)?;
-    let kernel = {
-        let _turn = builds.lock().unwrap_or_else(|e| e.into_inner());
-        let built =
-            match builder::build_quietly(ws, &copy.crate_dir.join("Cargo.toml"), &copy.package) {
-                Ok(built) => built,
-                Err(e) => return Ok(Verdict::Error(format!("does not build: {e:#}"))),
-            };
-        let kernel = logs_dir.join("kernel.elf");
-        std::fs::copy(&built, &kernel)?;
-        kernel
+/// Applies, builds and grades one mutant. Its build log, boot logs and
+/// (while it is graded) kernel image go to target/syslab/mutants/NAME.
+fn judge(ws: &Workspace, course: &Course, mutant: &Mutant, timeout_secs: u64) -> Result<Verdict> {
+    let work = fresh_dir(&tree::dir(ws).join(&mutant.name))?;
+    let built = match course.build(Some(mutant), &mutant.labs, &work) {
+        Ok(built) => built,
+        Err(e) => return Ok(Verdict::Error(e)),
     };
-    let images = Images {
-        kernel,
-        user: images.user.clone(),
-    };
-    let symbols = Symbolizer::load(&images.kernel, Some(&ws.root)).ok();
-    // The boot logs go to the mutant's own directory.
-    let logs = Workspace {
-        root: ws.root.clone(),
-        target: ws.target.clone(),
-        logs: logs_dir.clone(),
-    };
-    let plan = ImagePlan::read(&images.kernel)?;
-    let mut labs = Vec::new();
-    for &lab in &mutant.labs {
-        let scored = grade(
-            ws,
-            &logs,
-            &images,
-            symbols.as_ref(),
-            &mutant.profile,
-            lab,
-            &copy.crate_dir,
-            timeout_secs,
-            &plan,
-        )?;
-        labs.push(scored);
-    }
-    // The logs stay; the image (several MB each) goes.
-    let _ = std::fs::remove_file(&images.kernel);
+    let machine = machine(mutant.profile.clone());
+    let labs = course.grade(&built, &mutant.labs, &machine, timeout_secs, &work, false)?;
+    built.remove();
     let lost: u32 = labs.iter().map(|l| l.possible() - l.earned()).sum();
     let failed: Vec<_> = labs
         .iter()
@@ -272,48 +246,6 @@ fn judge(
             },
         },
     })
-}
-
-/// Grades `lab` of the kernel in `images` on `profile`, with the host
-/// tests of the crate in `crate_dir`. (`grade::run` does the same for a
-/// student, with a spinner and a report.)
-#[allow(clippy::too_many_arguments)]
-fn grade(
-    ws: &Workspace,
-    logs: &Workspace,
-    images: &Images,
-    symbols: Option<&Symbolizer>,
-    profile: &Profile,
-    lab: Lab,
-    crate_dir: &Path,
-    timeout_secs: u64,
-    plan: &ImagePlan,
-) -> Result<LabScore> {
-    let machine = Machine {
-        profile: profile.clone(),
-        accel: Accel::Tcg,
-        smp: 2,
-    };
-    let settings = Settings {
-        ws: logs,
-        images,
-        machine: &machine,
-        timeout_secs,
-        inject: None,
-        verbose: false,
-        symbolizer: symbols,
-        plan,
-        deadline: None,
-    };
-    let mut scored = runner::grade_lab(lab, None, &settings)?;
-    if let Some(plan) = hosttests::planned(lab, ws, Variant::Solutions) {
-        let outcome = hosttests::run_in(lab, crate_dir, ws);
-        let results = std::collections::BTreeMap::from([(plan.name.clone(), outcome)]);
-        scored
-            .tests
-            .extend(score::score_tests(&[plan], &results, "did not run"));
-    }
-    Ok(scored)
 }
 
 fn print_one(n: usize, of: usize, m: &Mutant, v: &Verdict) {
@@ -408,8 +340,9 @@ mod tests {
             .to_path_buf()
     }
 
-    /// Every mutant parses, applies to today's solutions/, changes its
-    /// function's file, and names a function that file defines.
+    /// Every mutant parses, patches a student's file, applies to today's
+    /// solutions/, changes its function's file, and names a function that
+    /// file defines.
     #[test]
     fn every_mutant_applies_to_the_solutions() {
         let root = root();
@@ -420,6 +353,12 @@ mod tests {
         assert!(mutants.len() >= 40, "{} mutants", mutants.len());
         let mut seen = BTreeSet::new();
         for m in &mutants {
+            assert!(
+                tree::labs_path(&m.file).is_some(),
+                "{}: {} is not one of the student's files",
+                m.name,
+                m.file
+            );
             let text = std::fs::read_to_string(root.join(&m.file)).unwrap();
             let mutated = m.apply(&text).unwrap_or_else(|e| panic!("{e:#}"));
             assert_ne!(mutated, text, "{}", m.name);

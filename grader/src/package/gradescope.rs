@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use zip::write::SimpleFileOptions;
 
 use super::{Package, lab_list};
-use crate::batch::scratch;
 use crate::exit;
 use crate::paths::{Workspace, show};
+use crate::scratch;
 
 const SETUP: &str = include_str!("setup.sh");
 const RUN: &str = include_str!("run_autograder");

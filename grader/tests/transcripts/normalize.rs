@@ -3,13 +3,14 @@
 //! from the comparison.
 //!
 //! Two kinds of rule:
-//! - *display* rules rewrite what is machine-specific (this checkout's
-//!   absolute path, the scratch copy of a broken answer) into what a reader
-//!   of the book should see. They are applied when a transcript is written,
-//!   and to both sides when one is compared.
+//! - the *display* rule rewrites what is machine-specific, this checkout's
+//!   absolute path, into what a reader of the book should see. It is
+//!   applied when a transcript is written, and to both sides when one is
+//!   compared.
 //! - *volatile* rules hide what changes from run to run (nonces, gdb ports,
-//!   timings, cycle counts). They are applied only when comparing: the book
-//!   shows the real values of the run that wrote it.
+//!   timings, cycle counts, the run's log directory). They are applied only
+//!   when comparing: the book shows the real values of the run that wrote
+//!   it.
 //!
 //! Kernel addresses and line numbers are NOT hidden: they change only when
 //! the code does, and then the book should change with it
@@ -28,16 +29,13 @@ struct Rule {
     replacement: &'static str,
 }
 
-/// Rewritten in the book too (after the checkout's own path, which is not
-/// known until run time).
-const DISPLAY: &[Rule] = &[Rule {
-    what: "a scratch copy of the answers with a mistake, shown as solutions/",
-    pattern: r"\btarget/syslab/mistakes/[A-Za-z0-9_.-]+/solutions\b",
-    replacement: "solutions",
-}];
-
 /// Hidden from the comparison only.
 const VOLATILE: &[Rule] = &[
+    Rule {
+        what: "the log directory of a run, named after its time and process id",
+        pattern: r"\btarget/syslab/logs/[0-9]{8}-[0-9]{6}-[0-9]+/",
+        replacement: "target/syslab/logs/[run]/",
+    },
     Rule {
         what: "the nonce of a boot, on the kernel command line and in protocol lines",
         pattern: r"(nonce=|@@syslab )[0-9a-f]{16}\b",
@@ -74,7 +72,6 @@ const VOLATILE: &[Rule] = &[
 /// (`# mask: REGEX` lines in its .cmd file).
 pub struct Normalizer {
     root: String,
-    display: Vec<(Regex, &'static str)>,
     volatile: Vec<(Regex, &'static str)>,
     masks: Vec<Regex>,
 }
@@ -98,21 +95,17 @@ impl Normalizer {
             .collect::<Result<_, _>>()?;
         Ok(Normalizer {
             root: root.trim_end_matches('/').to_owned(),
-            display: compile(DISPLAY),
             volatile: compile(VOLATILE),
             masks,
         })
     }
 
-    /// What a transcript file holds: the output with the display rules
-    /// applied, lines without trailing blanks, and no colour.
+    /// What a transcript file holds: the output with the checkout's path
+    /// shown as `ROOT_SHOWN`, lines without trailing blanks, and no colour.
     pub fn for_display(&self, output: &str) -> String {
         let mut text = strip_ansi(output).replace("\r\n", "\n");
         if !self.root.is_empty() {
             text = text.replace(&self.root, ROOT_SHOWN);
-        }
-        for (re, with) in &self.display {
-            text = re.replace_all(&text, *with).into_owned();
         }
         let mut lines: Vec<&str> = text.lines().map(str::trim_end).collect();
         while lines.last().is_some_and(|l| l.is_empty()) {
@@ -152,22 +145,18 @@ mod tests {
 
     #[test]
     fn every_rule_compiles_and_says_what_it_hides() {
-        for rule in DISPLAY.iter().chain(VOLATILE) {
+        for rule in VOLATILE {
             assert!(Regex::new(rule.pattern).is_ok(), "{}", rule.pattern);
             assert!(!rule.what.is_empty());
         }
     }
 
     #[test]
-    fn the_checkout_and_scratch_copies_read_as_the_book_shows_them() {
-        let out = "Reading symbols from /home/ci/work/syslab/target/x86_64-unknown-none/release/syslab-labs...\n\
-                   rip 0x1: lab1::f (target/syslab/mistakes/lab1-dpl0/solutions/src/lab1.rs:12)\n\
-                   /home/ci/work/syslab/target/syslab/mistakes/x/solutions/tests/lab2.rs\n";
+    fn the_checkout_reads_as_the_book_shows_it() {
+        let out = "Reading symbols from /home/ci/work/syslab/target/x86_64-unknown-none/release/syslab-labs...\n";
         assert_eq!(
             n().for_display(out),
-            "Reading symbols from ~/syslab/target/x86_64-unknown-none/release/syslab-labs...\n\
-             rip 0x1: lab1::f (solutions/src/lab1.rs:12)\n\
-             ~/syslab/solutions/tests/lab2.rs\n"
+            "Reading symbols from ~/syslab/target/x86_64-unknown-none/release/syslab-labs...\n"
         );
     }
 
@@ -184,13 +173,15 @@ mod tests {
                  target remote localhost:40123\n\
                  @@syslab 0123456789abcdef run lab1.gate\n\
                  ok. 9 passed; 0 failed; finished in 0.03s (solutions/tests/lab2.rs)\n\
-                 int2e 612.5 cycles, 236 ns, tsc mhz=2596 at 2596.1 MHz\n";
+                 int2e 612.5 cycles, 236 ns, tsc mhz=2596 at 2596.1 MHz\n\
+                 serial log: target/syslab/logs/20261201-120646-3635/lab3-intel-tcg-boot1.serial.log\n";
         let b = "-append 'nonce=fedcba9876543210 lab=lab2' -gdb tcp:127.0.0.1:5555\n\
                  QEMU is paused, waiting for gdb on port 5555. In another terminal, run:\n\
                  target remote localhost:5555\n\
                  @@syslab fedcba9876543210 run lab1.gate\n\
                  ok. 9 passed; 0 failed; finished in 1.20s (solutions/tests/lab2.rs)\n\
-                 int2e 1,041 cycles, 412 ns, tsc mhz=2601 at 2601 MHz\n";
+                 int2e 1,041 cycles, 412 ns, tsc mhz=2601 at 2601 MHz\n\
+                 serial log: target/syslab/logs/20261202-090000-17/lab3-intel-tcg-boot1.serial.log\n";
         assert_eq!(n().for_comparison(a), n().for_comparison(b));
         assert!(n().for_comparison(a).contains("run lab1.gate"));
     }

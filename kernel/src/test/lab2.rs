@@ -509,7 +509,8 @@ fn flags() -> Result<String, String> {
             c,
             PATH_SHARED,
             set,
-            "KiSystemCallExit2 must load the frame's RFLAGS before sysexitq",
+            "KiFastCallEntry's exit (KiSystemCallExit2) must load the frame's RFLAGS before \
+             sysexitq",
         )?;
         Ok(format!(
             "RFLAGS {after:#x} after the call, {kernel:#x} in the kernel"

@@ -1,3 +1,0 @@
-# lab2's common mistakes: the reference answers with mistakes/lab2-no-address-check.patch,
-# on one CPU so that the report is the same at every run.
-book/transcripts/mistake lab2-no-address-check cargo grader lab2 --solutions --smp 1 | book/transcripts/excerpt lab2.bad_registers lab2.bad_return lab2.host_tests

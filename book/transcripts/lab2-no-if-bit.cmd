@@ -1,0 +1,3 @@
+# Lab 2's common mistakes: the mutant grader/mutants/lab2-no-if-bit.patch,
+# on one CPU so that the report is the same at every run.
+cargo grader mutants lab2-no-if-bit --report --smp 1 | book/transcripts/excerpt lab2.null_call

@@ -1,0 +1,3 @@
+# Lab 3's common mistakes: the mutant grader/mutants/lab3-no-entry-swapgs.patch,
+# on one CPU so that the report is the same at every run.
+cargo grader mutants lab3-no-entry-swapgs --report --smp 1 | book/transcripts/excerpt lab3.null_call
