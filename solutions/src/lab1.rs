@@ -13,7 +13,7 @@ use syslab_kernel::abi::status::{
 use syslab_kernel::gdt::KERNEL_CS;
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
 use syslab_kernel::mm::paging::is_user_range;
-use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry};
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceRoutine};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
 
@@ -113,29 +113,35 @@ pub unsafe extern "C" fn KiSystemService() {
 /// The system-service dispatcher: NT's KiSystemService after the frame is built.
 pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
     // The number is EAX; the upper half of RAX is not part of it.
-    let Some(service) = KI_SERVICE_TABLE.get(frame.rax as u32 as usize) else {
-        frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
-        return;
+    let number = frame.rax as u32 as usize;
+    let Some(service) = KI_SERVICE_TABLE.get(number) else {
+        return invalid_service(frame);
     };
-    let status = if service.arg_count == 0 {
+    let status = match service.arg_count {
         // Nothing to check or copy: NtNull goes straight to its routine.
-        (service.routine)(frame, &[])
-    } else {
-        call_with_arguments(frame, service)
+        0 => (service.routine)(frame, &[]),
+        count => call_with_arguments(frame, service.routine, count),
     };
     frame.rax = status as u64;
 }
 
-/// Calls `service` with its arguments, copied from the user stack at RDX.
-/// Out of line, so that a call without arguments does not pay for the
-/// buffer and the registers this needs.
+/// A number past the end of the table. Out of line and cold, so that
+/// the valid calls do not even load its status.
+#[cold]
+fn invalid_service(frame: &mut KTrapFrame) {
+    frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
+}
+
+/// Calls `routine` with its `count` arguments, copied from the user stack
+/// at RDX. Out of line, so that a call without arguments does not pay for
+/// the buffer and the registers this needs.
 #[inline(never)]
-fn call_with_arguments(frame: &mut KTrapFrame, service: &ServiceEntry) -> NtStatus {
-    let count = service.arg_count;
+fn call_with_arguments(frame: &mut KTrapFrame, routine: ServiceRoutine, count: usize) -> NtStatus {
     // Check the whole range first: a user must not make the kernel read
     // kernel memory for it. Then copy; a fault on an unmapped user page is
     // fixed up into an error instead of a kernel fault.
-    if !is_user_range(frame.rdx, (count * 8) as u64) {
+    let len = count * 8;
+    if !is_user_range(frame.rdx, len as u64) {
         return STATUS_ACCESS_VIOLATION;
     }
     // Only the first `count` words are copied and used: no need to zero all.
@@ -143,14 +149,13 @@ fn call_with_arguments(frame: &mut KTrapFrame, service: &ServiceEntry) -> NtStat
     let args = &mut buffer[..count];
     // SAFETY: `args` is `count` words of kernel memory (the table's counts
     // are at most MAX_ARGS); any byte pattern is a valid u64.
-    let bytes =
-        unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
+    let bytes = unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), len) };
     // SAFETY: the range check above passed.
     if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
         return STATUS_ACCESS_VIOLATION;
     }
     // SAFETY: the copy wrote every word of `args`.
     let args = unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) };
-    (service.routine)(frame, args)
+    routine(frame, args)
 }
 // ANCHOR_END: dispatch
