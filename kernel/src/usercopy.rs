@@ -7,10 +7,11 @@
 //!    ([`paging::is_user_range`]), so a user cannot make the kernel read or
 //!    write kernel memory on its behalf;
 //! 2. a fault fixup: the copy itself is a `rep movsq` for the whole words
-//!    and a `rep movsb` for the rest, whose addresses the trap handler
-//!    knows. A page fault (unmapped user page) or a general protection
-//!    fault (non-canonical address) at either instruction resumes at the
-//!    routine's error exit instead of being a kernel fault.
+//!    and a `rep movsb` for the rest, and [`put_user`]'s store of one word
+//!    a single `mov`, whose addresses the trap handler knows. A page fault
+//!    (unmapped user page) or a general protection fault (non-canonical
+//!    address) at any of them resumes at the routine's error exit instead
+//!    of being a kernel fault.
 
 use crate::mm::paging;
 use crate::trap::KTrapFrame;
@@ -41,8 +42,12 @@ mod imp {
             ".global usercopy_insn",
             "usercopy_insn:",
             "rep movsq",
-            "mov rcx, rdx",
-            "and rcx, 7", // the bytes left over
+            "and edx, 7", // the bytes left over: none for whole words
+            "jnz 2f",
+            "xor eax, eax",
+            "ret",
+            "2:",
+            "mov ecx, edx",
             ".global usercopy_insn_tail",
             "usercopy_insn_tail:",
             "rep movsb",
@@ -56,9 +61,25 @@ mod imp {
     }
     // ANCHOR_END: copy_routine
 
+    /// Stores `value` at `dst`; returns 0, or 1 if the store faulted (it
+    /// leaves through `usercopy_fixup`, as a copy does). One word is what
+    /// a service hands back most often (NtCreateMutant's handle), and one
+    /// `mov` stores it where the copy routine takes eight instructions.
+    #[unsafe(naked)]
+    pub unsafe extern "C" fn put_word(dst: *mut u64, value: u64) -> u64 {
+        core::arch::naked_asm!(
+            ".global usercopy_insn_put",
+            "usercopy_insn_put:",
+            "mov [rdi], rsi",
+            "xor eax, eax",
+            "ret",
+        );
+    }
+
     unsafe extern "C" {
         pub static usercopy_insn: u8;
         pub static usercopy_insn_tail: u8;
+        pub static usercopy_insn_put: u8;
         pub static usercopy_fixup: u8;
     }
 }
@@ -72,6 +93,7 @@ pub fn fixup(frame: &mut KTrapFrame) -> bool {
         let insns = [
             &raw const imp::usercopy_insn as u64,
             &raw const imp::usercopy_insn_tail as u64,
+            &raw const imp::usercopy_insn_put as u64,
         ];
         if (frame.entry == 14 || frame.entry == 13) && insns.contains(&frame.rip) {
             frame.rip = &raw const imp::usercopy_fixup as u64;
@@ -130,4 +152,26 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), UserFault> {
     }
     #[cfg(not(target_os = "none"))]
     Err(UserFault)
+}
+
+/// Writes one word to user space (Linux's put_user): the range check, then
+/// a single store that survives a fault.
+#[inline]
+pub fn put_user(dst: u64, value: u64) -> Result<(), UserFault> {
+    if !paging::is_user_range(dst, 8) {
+        return Err(UserFault);
+    }
+    #[cfg(target_os = "none")]
+    {
+        // SAFETY: the word lies in user space; a fault is fixed up.
+        match unsafe { imp::put_word(dst as *mut u64, value) } {
+            0 => Ok(()),
+            _ => Err(UserFault),
+        }
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = value;
+        Err(UserFault)
+    }
 }

@@ -2,10 +2,11 @@
 //!
 //! Arguments arrive already copied into the kernel by the dispatcher, but
 //! any pointer among them is still a user pointer: services write through
-//! `usercopy::copy_to_user`, which checks and survives faults.
+//! `usercopy::copy_to_user` (or `put_user` for one word), which check and
+//! survive faults.
 
 use crate::trap::KTrapFrame;
-use crate::usercopy::copy_to_user;
+use crate::usercopy::{copy_to_user, put_user};
 use syslab_abi::service::{NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use syslab_abi::status::*;
 
@@ -33,7 +34,7 @@ pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
         Ok(h) => h,
         Err(status) => return status,
     };
-    if copy_to_user(*handle_out, &handle.to_le_bytes()).is_err() {
+    if put_user(*handle_out, handle).is_err() {
         // The caller cannot learn the handle: take it back.
         let _ = crate::ob::process_handles().close(cpu, handle);
         return STATUS_ACCESS_VIOLATION;
@@ -44,7 +45,10 @@ pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
 
 /// NtClose(HANDLE).
 pub fn nt_close(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
-    match crate::ob::process_handles().close(cpu(), args[0]) {
+    let [handle] = args else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    match crate::ob::process_handles().close(cpu(), *handle) {
         Ok(()) => STATUS_SUCCESS,
         Err(status) => status,
     }
