@@ -7,13 +7,11 @@
 //! 3. [`dispatch_system_service`]: the dispatcher every entry path calls.
 
 use core::mem::MaybeUninit;
-use syslab_kernel::abi::status::{
-    NtStatus, STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE,
-};
+use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
 use syslab_kernel::gdt::KERNEL_CS;
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
 use syslab_kernel::mm::paging::is_user_range;
-use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceRoutine};
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
 
@@ -117,12 +115,11 @@ pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
     let Some(service) = KI_SERVICE_TABLE.get(number) else {
         return invalid_service(frame);
     };
-    let status = match service.arg_count {
+    match service.arg_count {
         // Nothing to check or copy: NtNull goes straight to its routine.
-        0 => (service.routine)(frame, &[]),
-        count => call_with_arguments(frame, service.routine, count),
-    };
-    frame.rax = status as u64;
+        0 => frame.rax = (service.routine)(frame, &[]) as u64,
+        _ => call_with_arguments(frame, service),
+    }
 }
 
 /// A number past the end of the table. Out of line and cold, so that
@@ -132,30 +129,42 @@ fn invalid_service(frame: &mut KTrapFrame) {
     frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
 }
 
-/// Calls `routine` with its `count` arguments, copied from the user stack
-/// at RDX. Out of line, so that a call without arguments does not pay for
-/// the buffer and the registers this needs.
+/// Calls `service` with its arguments, copied from the user stack at RDX,
+/// and stores its status. Out of line, so that a call without arguments
+/// does not pay for the buffer and the registers this needs.
 #[inline(never)]
-fn call_with_arguments(frame: &mut KTrapFrame, routine: ServiceRoutine, count: usize) -> NtStatus {
+fn call_with_arguments(frame: &mut KTrapFrame, service: &ServiceEntry) {
+    // Only the first `arg_count` words are copied and used: no need to zero all.
+    let mut buffer = [MaybeUninit::<u64>::uninit(); MAX_ARGS];
+    let Some(args) = copy_arguments(frame.rdx, &mut buffer[..service.arg_count]) else {
+        return bad_arguments(frame);
+    };
+    frame.rax = (service.routine)(frame, args) as u64;
+}
+
+/// The arguments were not user memory, or the copy faulted. Cold, as
+/// [`invalid_service`] is.
+#[cold]
+fn bad_arguments(frame: &mut KTrapFrame) {
+    frame.rax = STATUS_ACCESS_VIOLATION as u64;
+}
+
+/// Fills `args` from the user stack at `rdx`; `None` if the range is not
+/// user memory or the copy faulted.
+#[inline(always)]
+fn copy_arguments(rdx: u64, args: &mut [MaybeUninit<u64>]) -> Option<&[u64]> {
+    let len = args.len() * 8;
     // Check the whole range first: a user must not make the kernel read
     // kernel memory for it. Then copy; a fault on an unmapped user page is
     // fixed up into an error instead of a kernel fault.
-    let len = count * 8;
-    if !is_user_range(frame.rdx, len as u64) {
-        return STATUS_ACCESS_VIOLATION;
+    if !is_user_range(rdx, len as u64) {
+        return None;
     }
-    // Only the first `count` words are copied and used: no need to zero all.
-    let mut buffer = [MaybeUninit::<u64>::uninit(); MAX_ARGS];
-    let args = &mut buffer[..count];
-    // SAFETY: `args` is `count` words of kernel memory (the table's counts
-    // are at most MAX_ARGS); any byte pattern is a valid u64.
+    // SAFETY: `args` is kernel memory; any byte pattern is a valid u64.
     let bytes = unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), len) };
     // SAFETY: the range check above passed.
-    if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
-        return STATUS_ACCESS_VIOLATION;
-    }
+    unsafe { copy_from_user_unchecked(bytes, rdx) }.ok()?;
     // SAFETY: the copy wrote every word of `args`.
-    let args = unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) };
-    routine(frame, args)
+    Some(unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) })
 }
 // ANCHOR_END: dispatch
