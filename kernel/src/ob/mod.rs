@@ -313,10 +313,28 @@ pub const HANDLE_TABLE_CAPACITY: usize = 4096;
 
 static PROCESS_HANDLES: spin::Once<HandleTable> = spin::Once::new();
 
-/// The handle table of the one process syslab runs (every CPU's user
-/// thread belongs to it: see mm/paging.rs). Made on first use.
-pub fn process_handles() -> &'static HandleTable {
+/// Makes the process's handle table. The kernel calls it once at boot,
+/// before any CPU runs a user thread (lib.rs); later calls return it.
+pub fn init() -> &'static HandleTable {
     PROCESS_HANDLES.call_once(|| HandleTable::new(HANDLE_TABLE_CAPACITY))
+}
+
+/// The handle table of the one process syslab runs (every CPU's user
+/// thread belongs to it: see mm/paging.rs). In the kernel it was made at
+/// boot, so a system call does not ask each time whether it exists (three
+/// instructions on every NtCreateMutant and NtClose); on the host, on first
+/// use.
+#[inline]
+pub fn process_handles() -> &'static HandleTable {
+    #[cfg(target_os = "none")]
+    {
+        debug_assert!(PROCESS_HANDLES.is_completed(), "ob::init has not run");
+        // SAFETY: kmain_bsp calls `init` before the other CPUs start and
+        // before any user thread, and the table is never replaced.
+        unsafe { PROCESS_HANDLES.get_unchecked() }
+    }
+    #[cfg(not(target_os = "none"))]
+    init()
 }
 
 /// How many objects of the kernel's pool are alive (created and not yet
