@@ -333,11 +333,11 @@ impl HandleTable {
     #[inline(always)]
     pub fn close(&self, cpu: usize, h: u64) -> Result<(), NtStatus> {
         let (index, generation) = decode(h, self.capacity)?;
-        let slot = self.slot(index);
         let open = in_use(generation);
         // Empty the slot and retire the generation in one step; wait out a
         // `reference` that holds the lock (see the module comment).
-        if slot
+        if self
+            .slot(index)
             .state
             .compare_exchange(
                 open,
@@ -347,9 +347,34 @@ impl HandleTable {
             )
             .is_err()
         {
-            Self::close_contended(slot, open)?;
+            return self.close_contended(cpu, index, open);
         }
-        // We won the slot; its reference is ours.
+        self.emptied(cpu, index);
+        Ok(())
+    }
+
+    /// `close`'s compare-exchange failed: the slot is locked by a
+    /// `reference` (wait, then try again) or not this handle's.
+    #[cold]
+    #[inline(never)]
+    fn close_contended(&self, cpu: usize, index: usize, open: u32) -> Result<(), NtStatus> {
+        let closed = free(generation_of(open) + 1);
+        let state = &self.slot(index).state;
+        loop {
+            match state.compare_exchange(open, closed, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) if now == open | LOCKED => core::hint::spin_loop(),
+                Err(_) => return Err(STATUS_INVALID_HANDLE),
+            }
+        }
+        self.emptied(cpu, index);
+        Ok(())
+    }
+
+    /// The rest of a close that won slot `index`: its reference is ours.
+    #[inline(always)]
+    fn emptied(&self, cpu: usize, index: usize) {
+        let slot = self.slot(index);
         let object = slot.object.load(Ordering::Relaxed);
         slot.object.store(core::ptr::null_mut(), Ordering::Relaxed);
         self.free_slot(cpu, index);
@@ -357,24 +382,6 @@ impl HandleTable {
         // SAFETY: the pointer is the reference `insert` stored, and only the
         // winning `close` takes it.
         unsafe { ObjectRef::from_raw(object) }.dereference(cpu);
-        Ok(())
-    }
-
-    /// `close`'s compare-exchange failed: the slot is locked by a
-    /// `reference` (wait, then try again) or not this handle's.
-    #[cold]
-    fn close_contended(slot: &Slot, open: u32) -> Result<(), NtStatus> {
-        let closed = free(generation_of(open) + 1);
-        loop {
-            match slot
-                .state
-                .compare_exchange(open, closed, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return Ok(()),
-                Err(now) if now == open | LOCKED => core::hint::spin_loop(),
-                Err(_) => return Err(STATUS_INVALID_HANDLE),
-            }
-        }
     }
 
     /// A new counted reference to the object behind `h` (NT:

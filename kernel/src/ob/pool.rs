@@ -131,6 +131,7 @@ impl ObjectPool {
         let mut cache = self.cpus[cache_index(cpu)].lock();
         cache.live -= 1;
         if cache.depth == OBJECT_CACHE_DEPTH {
+            drop(cache);
             // SAFETY: per the contract, the block is ours to give back.
             return unsafe { heap_free(block) };
         }
