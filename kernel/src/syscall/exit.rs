@@ -7,7 +7,7 @@
 //! so only the record tells a safe fallback from a lucky return), and
 //! returns it in RAX for the stub to branch on.
 //!
-//! The kernel image defines the symbol (`labs/src/main.rs`), with
+//! The kernel image defines the symbol (`labs/src/lib.rs`), with
 //! [`service_exit`] below as its body and the student's `choose_exit` as
 //! its argument: a direct call, which the compiler inlines, where a call
 //! through the `Student` table would be an indirect call on every return.
