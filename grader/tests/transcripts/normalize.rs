@@ -64,6 +64,11 @@ const VOLATILE: &[Rule] = &[
         replacement: "[n] cycles",
     },
     Rule {
+        what: "a run's own log directory, logs/<UTC date and time>-<process id>",
+        pattern: r"\blogs/[0-9]{8}-[0-9]{6}-[0-9]+/",
+        replacement: "logs/[run]/",
+    },
+    Rule {
         what: "the TSC frequency the kernel calibrated",
         pattern: r"(mhz=|tsc_mhz\W+)[0-9]+(\.[0-9]+)?|\b[0-9]+(\.[0-9]+)? MHz\b",
         replacement: "${1}[MHz]",
@@ -184,13 +189,15 @@ mod tests {
                  target remote localhost:40123\n\
                  @@syslab 0123456789abcdef run lab1.gate\n\
                  ok. 9 passed; 0 failed; finished in 0.03s (solutions/tests/lab2.rs)\n\
-                 int2e 612.5 cycles, 236 ns, tsc mhz=2596 at 2596.1 MHz\n";
+                 int2e 612.5 cycles, 236 ns, tsc mhz=2596 at 2596.1 MHz\n\
+                 serial log: target/syslab/logs/20261201-124930-28180/lab1-intel-tcg-boot1.serial.log\n";
         let b = "-append 'nonce=fedcba9876543210 lab=lab2' -gdb tcp:127.0.0.1:5555\n\
                  QEMU is paused, waiting for gdb on port 5555. In another terminal, run:\n\
                  target remote localhost:5555\n\
                  @@syslab fedcba9876543210 run lab1.gate\n\
                  ok. 9 passed; 0 failed; finished in 1.20s (solutions/tests/lab2.rs)\n\
-                 int2e 1,041 cycles, 412 ns, tsc mhz=2601 at 2601 MHz\n";
+                 int2e 1,041 cycles, 412 ns, tsc mhz=2601 at 2601 MHz\n\
+                 serial log: target/syslab/logs/20261202-080102-931/lab1-intel-tcg-boot1.serial.log\n";
         assert_eq!(n().for_comparison(a), n().for_comparison(b));
         assert!(n().for_comparison(a).contains("run lab1.gate"));
     }
@@ -208,6 +215,10 @@ mod tests {
             ("timeout after 20 s", "timeout after 60 s"),
             ("(labs/src/lab1.rs:27)", "(labs/src/lab1.rs:28)"),
             ("RIP=0000000000100154", "RIP=0000000000100155"),
+            (
+                "logs/20261201-124930-28180/lab1-intel-tcg-boot1.serial.log",
+                "logs/20261201-124930-28180/lab1-intel-tcg-boot2.serial.log",
+            ),
         ] {
             assert_ne!(n().for_comparison(a), n().for_comparison(b), "{a} / {b}");
         }
