@@ -230,7 +230,7 @@ pub const COUNT_EXIT_SYSRET: usize = core::mem::offset_of!(PerCpu, counters.exit
 #[inline(always)]
 pub fn count<const OFFSET: usize>() {
     const {
-        assert!(OFFSET % 8 == 0 && OFFSET + 8 <= size_of::<PerCpu>());
+        assert!(OFFSET.is_multiple_of(8) && OFFSET + 8 <= size_of::<PerCpu>());
     }
     // SAFETY: in kernel mode GS points at this CPU's block, and OFFSET is
     // an aligned u64 counter in it (checked above, and by the names).

@@ -129,11 +129,11 @@ mod imp {
 /// handler.
 pub fn fixup(frame: &mut KTrapFrame) -> bool {
     #[cfg(target_os = "none")]
-    if frame.entry == 14 || frame.entry == 13 {
-        if let Some(entry) = imp::entries().iter().find(|e| e.insn == frame.rip) {
-            frame.rip = entry.resume;
-            return true;
-        }
+    if (frame.entry == 14 || frame.entry == 13)
+        && let Some(entry) = imp::entries().iter().find(|e| e.insn == frame.rip)
+    {
+        frame.rip = entry.resume;
+        return true;
     }
     let _ = frame;
     false
