@@ -447,9 +447,9 @@ impl HandleTable {
     }
 
     /// A free slot for an insert on `cpu` whose cache is empty, counted
-    /// live: refill the cache with a batch from
-    /// the top of the shared stack, or, on a nearly full table, take a free
-    /// slot from another CPU's cache.
+    /// live: refill the cache with a batch from the top of the shared
+    /// stack, or, on a nearly full table, take a free slot from another
+    /// CPU's cache.
     #[cold]
     fn refill(&self, cpu: usize) -> Option<usize> {
         let mut cache = self.caches[cache_index(cpu)].lock();

@@ -11,7 +11,7 @@
 //! The modules:
 //! - this file: the header, [`ObjectRef`], [`create_mutant`], [`live_objects`];
 //! - `pool.rs`: where object blocks come from (per-CPU caches of free blocks);
-//! - `lock.rs`: the one-instruction lock of those per-CPU caches;
+//! - `lock.rs`: the lock of those per-CPU caches, one `lock bts` to take;
 //! - `handles.rs`: the per-process handle table;
 //! - `mutant.rs`: the mutant body (NT's KMUTANT).
 //!
