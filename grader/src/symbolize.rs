@@ -40,6 +40,10 @@ pub struct Symbolized {
     /// Demangled, without the hash: `syslab_kernel::trap::dispatch`.
     pub function: String,
     pub offset: u64,
+    /// When `function` is a label inside a function (a stub's exit label,
+    /// such as `KiSystemCallExit` in `KiSystemService`): that function, so
+    /// that a report names the function the student wrote.
+    pub within: Option<String>,
     /// The line in `function` itself (for inlined code: the call site).
     pub file: Option<String>,
     pub line: Option<u32>,
@@ -68,10 +72,14 @@ fn write_place(
 }
 
 impl fmt::Display for Symbolized {
-    /// `function+0xoff (file:line)`, and `; inlined g at file:line` when
-    /// the instruction belongs to code inlined into the function.
+    /// `function+0xoff (file:line)`, `label+0xoff in function` for a
+    /// label inside a function, and `; inlined g at file:line` when the
+    /// instruction belongs to code inlined into the function.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}+{:#x}", self.function, self.offset)?;
+        if let Some(within) = &self.within {
+            write!(f, " in {within}")?;
+        }
         if self.file.is_none() && self.inlined.is_none() {
             return Ok(());
         }
@@ -193,18 +201,19 @@ impl Symbolizer {
             _ => None,
         };
         // A label inside the function, at or below the address, names the part.
-        let (name, start) = self
+        let label = self
             .labels
             .iter()
             .rev()
-            .find(|(at, _)| *at > function.start && *at <= address)
-            .map_or((function.name.as_str(), function.start), |(at, name)| {
-                (name.as_str(), *at)
-            });
+            .find(|(at, _)| *at > function.start && *at <= address);
+        let (name, start) = label.map_or((function.name.as_str(), function.start), |(at, name)| {
+            (name.as_str(), *at)
+        });
         Some(Symbolized {
             address,
             function: demangle(name),
             offset: address - start,
+            within: label.map(|_| demangle(&function.name)),
             file,
             line,
             inlined,
@@ -296,6 +305,7 @@ mod tests {
             address: 0x1010,
             function: "k::f".into(),
             offset: 0x10,
+            within: None,
             file: Some("kernel/src/trap.rs".into()),
             line: Some(42),
             inlined: Some(Inlined {
@@ -463,8 +473,14 @@ mod tests {
             root: None,
         };
         assert_eq!(symbols.describe(0x1010), "KiSystemService+0x10");
-        assert_eq!(symbols.describe(0x1030), "KiSystemCallExit+0x0");
-        assert_eq!(symbols.describe(0x104f), "KiSystemCallExit+0x1f");
+        assert_eq!(
+            symbols.describe(0x1030),
+            "KiSystemCallExit+0x0 in KiSystemService"
+        );
+        assert_eq!(
+            symbols.describe(0x104f),
+            "KiSystemCallExit+0x1f in KiSystemService"
+        );
         assert_eq!(
             symbols.describe(0x1050),
             "not inside any function of the kernel image"

@@ -198,6 +198,7 @@ extern "C" fn kmain_bsp(start_info: u64) -> ! {
     // SAFETY: the new tables map the kernel image, the heap and the boot stack.
     unsafe { paging::activate(&space.lock()) };
     idt::init();
+    ob::init();
 
     let bsp = new_cpu_block(0, arch::apic_id_from_cpuid());
     let idle_top = bsp.idle_stack.top;

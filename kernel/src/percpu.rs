@@ -212,6 +212,30 @@ pub fn cpu_id() -> u32 {
     current().cpu
 }
 
+/// Offsets in the block of the counters the system-call exit increments
+/// (`count`), derived from the types like the stubs' offsets above.
+pub const COUNT_EXIT_IRETQ: usize = core::mem::offset_of!(PerCpu, counters.exit_iretq);
+pub const COUNT_EXIT_SYSEXIT: usize = core::mem::offset_of!(PerCpu, counters.exit_sysexit);
+pub const COUNT_EXIT_SYSRET: usize = core::mem::offset_of!(PerCpu, counters.exit_sysret);
+
+/// Adds one to the running CPU's counter at `OFFSET` (one of the
+/// `COUNT_*` offsets) in a single instruction, `inc qword ptr gs:[OFFSET]`,
+/// as Linux's `this_cpu_inc` does: no load of the block's address, and no
+/// locked read-modify-write, since only this CPU writes its counters. The
+/// others read them with relaxed loads, and an aligned 8-byte store is
+/// atomic (Intel SDM Vol. 3A §9.1.1, "Guaranteed Atomic Operations"), so a reader sees the old or the new
+/// count. Kernel mode only, like [`current`].
+#[cfg(target_os = "none")]
+#[inline(always)]
+pub fn count<const OFFSET: usize>() {
+    const {
+        assert!(OFFSET.is_multiple_of(8) && OFFSET + 8 <= size_of::<PerCpu>());
+    }
+    // SAFETY: in kernel mode GS points at this CPU's block, and OFFSET is
+    // an aligned u64 counter in it (checked above, and by the names).
+    unsafe { core::arch::asm!("inc qword ptr gs:[{o}]", o = const OFFSET, options(nostack)) };
+}
+
 /// CPU `n`'s block, if it exists.
 pub fn get(n: usize) -> Option<&'static PerCpu> {
     let p = CPUS.get(n)?.load(Ordering::Acquire);

@@ -6,11 +6,15 @@
 //! 1. a range check: the whole range must lie in user space
 //!    ([`paging::is_user_range`]), so a user cannot make the kernel read or
 //!    write kernel memory on its behalf;
-//! 2. a fault fixup: the copy itself is a `rep movsq` for the whole words
-//!    and a `rep movsb` for the rest, whose addresses the trap handler
-//!    knows. A page fault (unmapped user page) or a general protection
-//!    fault (non-canonical address) at either instruction resumes at the
-//!    routine's error exit instead of being a kernel fault.
+//! 2. a fault fixup: every instruction that touches user memory (a `rep
+//!    movsq` for whole words, a `rep movsb` for the rest, [`put_user`]'s
+//!    `mov`) has an entry in the kernel's exception table, the section
+//!    `.syslab_extable`: its address and where to resume. A page fault
+//!    (unmapped user page) or a general protection fault (non-canonical
+//!    address) at one of them resumes there, and the copy returns an error,
+//!    instead of being a kernel fault. The instructions are inline in their
+//!    callers (the dispatcher's argument copy is one `rep movsq`), so a
+//!    copy costs no call.
 
 use crate::mm::paging;
 use crate::trap::KTrapFrame;
@@ -28,55 +32,108 @@ impl From<UserFault> for NtStatus {
 
 #[cfg(target_os = "none")]
 mod imp {
+    use super::UserFault;
+
     // ANCHOR: copy_routine
-    /// Copies `len` bytes from `src` to `dst`; returns 0, or 1 if the copy
-    /// faulted. Only the two `rep` moves may fault. Words first: a system
-    /// call's arguments and handles are whole words, and one `rep movsq`
-    /// iteration moves eight bytes where `rep movsb` moves one.
-    #[unsafe(naked)]
-    pub unsafe extern "C" fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> u64 {
-        core::arch::naked_asm!(
-            "mov rcx, rdx", // RDI = dst and RSI = src already, as movs wants
-            "shr rcx, 3",   // whole words
-            ".global usercopy_insn",
-            "usercopy_insn:",
-            "rep movsq",
-            "mov rcx, rdx",
-            "and rcx, 7", // the bytes left over
-            ".global usercopy_insn_tail",
-            "usercopy_insn_tail:",
-            "rep movsb",
-            "xor eax, eax",
-            "ret",
-            ".global usercopy_fixup",
-            "usercopy_fixup:", // trap.rs resumes here after a fault
-            "mov eax, 1",
-            "ret",
-        );
+    /// Runs one instruction that may fault on a user address, with an entry
+    /// for it in the exception table: the instruction's address, and the
+    /// `fault` label to resume at, which makes the enclosing function return
+    /// `Err(UserFault)`. The section is `.syslab_extable` (kernel.ld).
+    macro_rules! user_access {
+        ($insn:literal, $($operands:tt)*) => {
+            core::arch::asm!(
+                concat!("2: ", $insn),
+                ".pushsection .syslab_extable, \"a\"",
+                ".balign 8",
+                ".quad 2b, {fault}",
+                ".popsection",
+                $($operands)*
+                fault = label { return Err(UserFault) },
+                options(nostack, preserves_flags),
+            )
+        };
+    }
+
+    /// Copies `len` bytes from `src` to `dst`. Words first: a system call's
+    /// arguments and handles are whole words, and one `rep movsq` iteration
+    /// moves eight bytes where `rep movsb` moves one. For a length the
+    /// compiler knows is whole words (the dispatcher's `8 * count`), the
+    /// byte part is compiled away.
+    ///
+    /// # Safety
+    /// `dst` is `len` bytes of kernel memory; `src` may fault.
+    #[inline(always)]
+    pub unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), UserFault> {
+        let words = len / 8;
+        if words != 0 {
+            // SAFETY: per the contract; a fault on src is fixed up.
+            unsafe {
+                user_access!(
+                    "rep movsq",
+                    inout("rdi") dst => _, inout("rsi") src => _, inout("rcx") words => _,
+                )
+            };
+        }
+        let tail = len % 8;
+        if tail != 0 {
+            // SAFETY: as above, for the bytes after the words.
+            unsafe {
+                user_access!(
+                    "rep movsb",
+                    inout("rdi") dst.add(len - tail) => _,
+                    inout("rsi") src.add(len - tail) => _,
+                    inout("rcx") tail => _,
+                )
+            };
+        }
+        Ok(())
+    }
+
+    /// Stores `value` at `dst`: one `mov`. One word is what a service hands
+    /// back most often (NtCreateMutant's handle).
+    ///
+    /// # Safety
+    /// `dst` may fault, and must not be kernel memory.
+    #[inline(always)]
+    pub unsafe fn put(dst: *mut u64, value: u64) -> Result<(), UserFault> {
+        // SAFETY: per the contract; a fault is fixed up.
+        unsafe { user_access!("mov [{dst}], {value}", dst = in(reg) dst, value = in(reg) value,) };
+        Ok(())
     }
     // ANCHOR_END: copy_routine
 
-    unsafe extern "C" {
-        pub static usercopy_insn: u8;
-        pub static usercopy_insn_tail: u8;
-        pub static usercopy_fixup: u8;
+    /// One entry of the exception table, as `user_access!` writes it.
+    #[repr(C)]
+    pub struct Entry {
+        pub insn: u64,
+        pub resume: u64,
+    }
+
+    /// The exception table: every entry of every copy in the kernel.
+    pub fn entries() -> &'static [Entry] {
+        unsafe extern "C" {
+            static __extable_start: Entry;
+            static __extable_end: Entry;
+        }
+        let start = &raw const __extable_start;
+        let end = &raw const __extable_end;
+        // SAFETY: the linker script puts every entry between the two
+        // symbols, 16 bytes each (`.balign 8` and two `.quad`s).
+        unsafe { core::slice::from_raw_parts(start, end.offset_from(start) as usize) }
     }
 }
 
 // ANCHOR: fixup
-/// If a ring-0 #PF or #GP happened at a copy instruction, resume the copy
-/// routine at its error exit and return true. Called by the trap handler.
+/// If a ring-0 #PF or #GP happened at an instruction of the exception
+/// table, resume at its entry's address and return true. Called by the trap
+/// handler.
 pub fn fixup(frame: &mut KTrapFrame) -> bool {
     #[cfg(target_os = "none")]
+    if (frame.entry == 14 || frame.entry == 13)
+        && let Some(entry) = imp::entries().iter().find(|e| e.insn == frame.rip)
     {
-        let insns = [
-            &raw const imp::usercopy_insn as u64,
-            &raw const imp::usercopy_insn_tail as u64,
-        ];
-        if (frame.entry == 14 || frame.entry == 13) && insns.contains(&frame.rip) {
-            frame.rip = &raw const imp::usercopy_fixup as u64;
-            return true;
-        }
+        frame.rip = entry.resume;
+        return true;
     }
     let _ = frame;
     false
@@ -94,10 +151,7 @@ pub unsafe fn copy_from_user_unchecked(dst: &mut [u8], src: u64) -> Result<(), U
     #[cfg(target_os = "none")]
     {
         // SAFETY: dst is a valid kernel buffer; faults on src are fixed up.
-        match unsafe { imp::copy_bytes(dst.as_mut_ptr(), src as *const u8, dst.len()) } {
-            0 => Ok(()),
-            _ => Err(UserFault),
-        }
+        unsafe { imp::copy(dst.as_mut_ptr(), src as *const u8, dst.len()) }
     }
     #[cfg(not(target_os = "none"))]
     {
@@ -123,11 +177,27 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), UserFault> {
     #[cfg(target_os = "none")]
     {
         // SAFETY: the range lies in user space; faults are fixed up.
-        match unsafe { imp::copy_bytes(dst as *mut u8, src.as_ptr(), src.len()) } {
-            0 => Ok(()),
-            _ => Err(UserFault),
-        }
+        unsafe { imp::copy(dst as *mut u8, src.as_ptr(), src.len()) }
     }
     #[cfg(not(target_os = "none"))]
     Err(UserFault)
+}
+
+/// Writes one word to user space (Linux's put_user): the range check, then
+/// a single store that survives a fault.
+#[inline]
+pub fn put_user(dst: u64, value: u64) -> Result<(), UserFault> {
+    if !paging::is_user_range(dst, 8) {
+        return Err(UserFault);
+    }
+    #[cfg(target_os = "none")]
+    {
+        // SAFETY: the word lies in user space; a fault is fixed up.
+        unsafe { imp::put(dst as *mut u64, value) }
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = value;
+        Err(UserFault)
+    }
 }

@@ -7,9 +7,7 @@
 //! 3. [`dispatch_system_service`]: the dispatcher every entry path calls.
 
 use core::mem::MaybeUninit;
-use syslab_kernel::abi::status::{
-    NtStatus, STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE,
-};
+use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
 use syslab_kernel::gdt::KERNEL_CS;
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
 use syslab_kernel::mm::paging::is_user_range;
@@ -113,44 +111,60 @@ pub unsafe extern "C" fn KiSystemService() {
 /// The system-service dispatcher: NT's KiSystemService after the frame is built.
 pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
     // The number is EAX; the upper half of RAX is not part of it.
-    let Some(service) = KI_SERVICE_TABLE.get(frame.rax as u32 as usize) else {
-        frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
-        return;
+    let number = frame.rax as u32 as usize;
+    let Some(service) = KI_SERVICE_TABLE.get(number) else {
+        return invalid_service(frame);
     };
-    let status = if service.arg_count == 0 {
+    match service.arg_count {
         // Nothing to check or copy: NtNull goes straight to its routine.
-        (service.routine)(frame, &[])
-    } else {
-        call_with_arguments(frame, service)
-    };
-    frame.rax = status as u64;
+        0 => frame.rax = (service.routine)(frame, &[]) as u64,
+        _ => call_with_arguments(frame, service),
+    }
 }
 
-/// Calls `service` with its arguments, copied from the user stack at RDX.
-/// Out of line, so that a call without arguments does not pay for the
-/// buffer and the registers this needs.
+/// A number past the end of the table. Out of line and cold, so that
+/// the valid calls do not even load its status.
+#[cold]
+fn invalid_service(frame: &mut KTrapFrame) {
+    frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
+}
+
+/// Calls `service` with its arguments, copied from the user stack at RDX,
+/// and stores its status. Out of line, so that a call without arguments
+/// does not pay for the buffer and the registers this needs.
 #[inline(never)]
-fn call_with_arguments(frame: &mut KTrapFrame, service: &ServiceEntry) -> NtStatus {
-    let count = service.arg_count;
+fn call_with_arguments(frame: &mut KTrapFrame, service: &ServiceEntry) {
+    // Only the first `arg_count` words are copied and used: no need to zero all.
+    let mut buffer = [MaybeUninit::<u64>::uninit(); MAX_ARGS];
+    let Some(args) = copy_arguments(frame.rdx, &mut buffer[..service.arg_count]) else {
+        return bad_arguments(frame);
+    };
+    frame.rax = (service.routine)(frame, args) as u64;
+}
+
+/// The arguments were not user memory, or the copy faulted. Cold, as
+/// [`invalid_service`] is.
+#[cold]
+fn bad_arguments(frame: &mut KTrapFrame) {
+    frame.rax = STATUS_ACCESS_VIOLATION as u64;
+}
+
+/// Fills `args` from the user stack at `rdx`; `None` if the range is not
+/// user memory or the copy faulted.
+#[inline(always)]
+fn copy_arguments(rdx: u64, args: &mut [MaybeUninit<u64>]) -> Option<&[u64]> {
+    let len = args.len() * 8;
     // Check the whole range first: a user must not make the kernel read
     // kernel memory for it. Then copy; a fault on an unmapped user page is
     // fixed up into an error instead of a kernel fault.
-    if !is_user_range(frame.rdx, (count * 8) as u64) {
-        return STATUS_ACCESS_VIOLATION;
+    if !is_user_range(rdx, len as u64) {
+        return None;
     }
-    // Only the first `count` words are copied and used: no need to zero all.
-    let mut buffer = [MaybeUninit::<u64>::uninit(); MAX_ARGS];
-    let args = &mut buffer[..count];
-    // SAFETY: `args` is `count` words of kernel memory (the table's counts
-    // are at most MAX_ARGS); any byte pattern is a valid u64.
-    let bytes =
-        unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), count * 8) };
+    // SAFETY: `args` is kernel memory; any byte pattern is a valid u64.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(args.as_mut_ptr().cast::<u8>(), len) };
     // SAFETY: the range check above passed.
-    if unsafe { copy_from_user_unchecked(bytes, frame.rdx) }.is_err() {
-        return STATUS_ACCESS_VIOLATION;
-    }
+    unsafe { copy_from_user_unchecked(bytes, rdx) }.ok()?;
     // SAFETY: the copy wrote every word of `args`.
-    let args = unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) };
-    (service.routine)(frame, args)
+    Some(unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) })
 }
 // ANCHOR_END: dispatch

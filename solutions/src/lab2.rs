@@ -161,17 +161,17 @@ pub unsafe extern "C" fn KiFastCallEntry() {
         "pop rbp",
         "pop rdi",
         "pop rsi",
-        "pop rdx",
-        "pop rcx",
-        "pop rbx",
-        "pop rax",
-        // [rsp]: entry, error_code, rip, cs, rflags, rsp, ss
-        "mov rdx, [rsp + 16]",
-        "mov rcx, [rsp + 40]",
-        // The user's RFLAGS, which SYSEXIT does not load; IF stays off until
-        // the sti, whose one-instruction shadow covers sysexit.
-        "push qword ptr [rsp + 32]",
-        "btr qword ptr [rsp], 9", // RFLAGS.IF
+        // [rsp]: rdx, rcx, rbx, rax, entry, error_code, rip, cs, rflags, rsp, ss.
+        // The user's RDX and RCX are lost to SYSEXIT: load, not pop, the rest.
+        "mov rbx, [rsp + 16]", // KTrapFrame::rbx
+        "mov rax, [rsp + 24]", // KTrapFrame::rax: the status
+        "mov rdx, [rsp + 48]", // KTrapFrame::rip, SYSEXIT's RIP
+        "mov rcx, [rsp + 72]", // KTrapFrame::rsp, SYSEXIT's RSP
+        // The user's RFLAGS, which SYSEXIT does not load, from the frame
+        // (no longer needed) with IF cleared: IF stays off until the sti,
+        // whose one-instruction shadow covers sysexit.
+        "btr qword ptr [rsp + 64], 9", // RFLAGS.IF
+        "lea rsp, [rsp + 64]",         // KTrapFrame::rflags (lea keeps the flags)
         "popfq",
         "swapgs",
         "sti",

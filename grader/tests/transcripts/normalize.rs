@@ -199,6 +199,10 @@ mod tests {
             ("timeout after 20 s", "timeout after 60 s"),
             ("(labs/src/lab1.rs:27)", "(labs/src/lab1.rs:28)"),
             ("RIP=0000000000100154", "RIP=0000000000100155"),
+            (
+                "target/syslab/logs/20261201-124930-28180/lab1-intel-tcg-boot1.serial.log",
+                "target/syslab/logs/20261201-124930-28180/lab1-intel-tcg-boot2.serial.log",
+            ),
         ] {
             assert_ne!(n().for_comparison(a), n().for_comparison(b), "{a} / {b}");
         }

@@ -5,9 +5,10 @@
 //!    (the address must be canonical first, or the walk would see a
 //!    different address), and device memory (an uncached mapping such as
 //!    the local APIC's registers, where a read can have effects) is refused;
-//! 2. the copy itself is usercopy's `rep movsb`, whose faults the trap
-//!    handler turns into an error return, so a page unmapped in between
-//!    still cannot crash the kernel.
+//! 2. the copy itself is usercopy's (`rep movsq` and `rep movsb`, each in
+//!    the kernel's exception table), whose faults the trap handler turns
+//!    into an error return, so a page unmapped in between still cannot
+//!    crash the kernel.
 
 use alloc::format;
 use alloc::string::String;

@@ -53,12 +53,12 @@ const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 // ANCHOR: is_user_range
 /// Whether `[addr, addr + len)` lies wholly inside user space. Overflow and
-/// empty ranges at the top are handled: the end is computed without wrapping.
+/// empty ranges at the top are handled: nothing is added that could wrap.
 pub const fn is_user_range(addr: u64, len: u64) -> bool {
-    match addr.checked_add(len) {
-        Some(end) => addr >= USER_BASE && end <= USER_TOP,
-        None => false,
-    }
+    const SPAN: u64 = USER_TOP - USER_BASE;
+    // The distance from USER_BASE must leave room for `len` bytes below
+    // USER_TOP. An address below USER_BASE wraps to a distance above SPAN.
+    len <= SPAN && addr.wrapping_sub(USER_BASE) <= SPAN - len
 }
 // ANCHOR_END: is_user_range
 

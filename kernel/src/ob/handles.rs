@@ -67,9 +67,9 @@
 //! When both the cache and the shared stack are empty, `insert` looks in
 //! the other CPUs' caches before it reports the table full.
 //!
-//! Each cache has a spin lock, which the owning CPU takes uncontended (one
-//! compare-exchange): it keeps a wrong `cpu` hint, or another CPU looking
-//! for a free slot, from corrupting the cache.
+//! Each cache has a spin lock (lock.rs), which the owning CPU takes
+//! uncontended (one `lock bts`): it keeps a wrong `cpu` hint, or another
+//! CPU looking for a free slot, from corrupting the cache.
 //!
 //! With warm caches, `insert` costs one compare-exchange (the cache lock)
 //! and plain stores; `close` two (the slot, the cache lock). A whole
@@ -77,6 +77,7 @@
 //! twice and one decrement: six atomic read-modify-writes, no allocation,
 //! every line touched private to the CPU.
 
+use super::lock::CacheLock;
 use super::{CACHE_LINE, ObjectHeader, ObjectRef, cache_index};
 use crate::percpu::MAX_CPUS;
 use alloc::boxed::Box;
@@ -137,11 +138,9 @@ fn decode(value: u64, capacity: usize) -> Result<(usize, u32), NtStatus> {
     if value >> HANDLE_BITS != 0 || value & TAG_MASK != 0 {
         return Err(STATUS_INVALID_HANDLE);
     }
-    let field = (value >> INDEX_SHIFT) & INDEX_MASK;
-    // A field of 0 means the handle was 0, or had only generation bits.
-    let index = (field as usize)
-        .checked_sub(1)
-        .ok_or(STATUS_INVALID_HANDLE)?;
+    // The field holds the index + 1: a field of 0 (the handle was 0, or had
+    // only generation bits) wraps to a huge index, refused with the rest.
+    let index = (((value >> INDEX_SHIFT) & INDEX_MASK) as usize).wrapping_sub(1);
     if index >= capacity {
         return Err(STATUS_INVALID_HANDLE);
     }
@@ -192,7 +191,7 @@ struct SlotLine([Slot; SLOTS_PER_LINE]);
 const _: () = assert!(core::mem::size_of::<SlotLine>() == CACHE_LINE);
 const _: () = assert!(SLOT_BATCH.is_multiple_of(SLOTS_PER_LINE));
 
-/// One CPU's free slot indices. Guarded by the `Mutex` around it.
+/// One CPU's free slot indices. Guarded by the lock around it.
 struct SlotCache {
     /// `free[..len]` are free slots; the last is the most recently freed.
     free: [u32; SLOT_CACHE_SIZE],
@@ -211,9 +210,23 @@ impl SlotCache {
         }
     }
 
+    /// The most recently freed index, counted live.
     fn pop(&mut self) -> Option<usize> {
-        self.len = self.len.checked_sub(1)?;
-        Some(self.free[self.len] as usize)
+        let index = *self.free.get(self.len.checked_sub(1)?)?;
+        self.len -= 1;
+        self.live += 1;
+        Some(index as usize)
+    }
+
+    /// Keeps a freed index, if there is room, and counts it closed.
+    fn push(&mut self, index: usize) -> bool {
+        let Some(free) = self.free.get_mut(self.len) else {
+            return false;
+        };
+        *free = index as u32;
+        self.len += 1;
+        self.live -= 1;
+        true
     }
 }
 
@@ -224,7 +237,7 @@ pub struct HandleTable {
     lines: Box<[SlotLine]>,
     capacity: usize,
     /// Per-CPU caches of free slot indices, each in its own cache lines.
-    caches: [CachePadded<Mutex<SlotCache>>; MAX_CPUS],
+    caches: [CachePadded<CacheLock<SlotCache>>; MAX_CPUS],
     /// Every free index not in a cache, guarded by its lock. Allocated at
     /// full capacity up front, so a push never allocates under the lock.
     /// Lock order: a CPU's cache, then this.
@@ -251,13 +264,22 @@ impl HandleTable {
         HandleTable {
             lines,
             capacity,
-            caches: [const { CachePadded::new(Mutex::new(SlotCache::new())) }; MAX_CPUS],
+            caches: [const { CachePadded::new(CacheLock::new(SlotCache::new())) }; MAX_CPUS],
             shared: Mutex::new(shared),
         }
     }
 
+    /// Slot `index`, which `decode` or a free list has checked to be
+    /// below `capacity`.
+    #[inline]
     fn slot(&self, index: usize) -> &Slot {
-        &self.lines[index / SLOTS_PER_LINE].0[index % SLOTS_PER_LINE]
+        debug_assert!(index < self.capacity);
+        // The lines are one array of slots (`SlotLine` is exactly its four
+        // slots, no padding), so slot `index` is `index` slots in.
+        let slots: *const Slot = self.lines.as_ptr().cast();
+        // SAFETY: `lines` holds capacity.div_ceil(SLOTS_PER_LINE) lines
+        // (`new`), so every index below `capacity` is in it.
+        unsafe { &*slots.add(index) }
     }
 
     /// How many slots the table has.
@@ -269,43 +291,90 @@ impl HandleTable {
     /// handle holds the reference passed in. On a full table the answer is
     /// STATUS_INSUFFICIENT_RESOURCES and `obj` is dereferenced (the object
     /// is freed if that was its last reference).
+    #[inline]
     pub fn insert(&self, cpu: usize, obj: ObjectRef) -> Result<Handle, NtStatus> {
-        let Some(index) = self.alloc_slot(cpu) else {
-            obj.dereference(cpu);
-            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        let Some(index) = self.caches[cache_index(cpu)].lock().pop() else {
+            return self.insert_refilled(cpu, obj);
         };
+        Ok(self.fill(index, obj))
+    }
+
+    /// Puts `obj` in free slot `index`, which is ours, and returns its handle.
+    #[inline]
+    fn fill(&self, index: usize, obj: ObjectRef) -> Handle {
         let slot = self.slot(index);
         // The slot is ours alone until the Release store below publishes it.
         let generation = generation_of(slot.state.load(Ordering::Relaxed));
         slot.object
             .store(obj.into_raw().as_ptr(), Ordering::Relaxed);
         slot.state.store(in_use(generation), Ordering::Release);
-        Ok(encode(index, generation))
+        encode(index, generation)
+    }
+
+    /// `insert` with `cpu`'s cache empty: refill it, or find a slot in
+    /// another CPU's cache; on a full table the answer is
+    /// STATUS_INSUFFICIENT_RESOURCES and `obj` is dereferenced.
+    #[cold]
+    #[inline(never)]
+    fn insert_refilled(&self, cpu: usize, obj: ObjectRef) -> Result<Handle, NtStatus> {
+        match self.refill(cpu) {
+            Some(index) => Ok(self.fill(index, obj)),
+            None => {
+                obj.dereference(cpu);
+                Err(STATUS_INSUFFICIENT_RESOURCES)
+            }
+        }
     }
 
     /// Closes handle `h` (NtClose: ExDestroyHandle, then dereferences the
     /// object). Anything but an open handle of this table is
     /// STATUS_INVALID_HANDLE: 0, a value with tag bits, out of range, a
     /// free slot, a stale generation (closed already).
+    #[inline(always)]
     pub fn close(&self, cpu: usize, h: u64) -> Result<(), NtStatus> {
         let (index, generation) = decode(h, self.capacity)?;
-        let slot = self.slot(index);
         let open = in_use(generation);
         // Empty the slot and retire the generation in one step; wait out a
         // `reference` that holds the lock (see the module comment).
-        loop {
-            match slot.state.compare_exchange(
+        if self
+            .slot(index)
+            .state
+            .compare_exchange(
                 open,
                 free(generation + 1),
                 Ordering::Acquire,
                 Ordering::Relaxed,
-            ) {
+            )
+            .is_err()
+        {
+            return self.close_contended(cpu, index, open);
+        }
+        self.emptied(cpu, index);
+        Ok(())
+    }
+
+    /// `close`'s compare-exchange failed: the slot is locked by a
+    /// `reference` (wait, then try again) or not this handle's.
+    #[cold]
+    #[inline(never)]
+    fn close_contended(&self, cpu: usize, index: usize, open: u32) -> Result<(), NtStatus> {
+        let closed = free(generation_of(open) + 1);
+        let state = &self.slot(index).state;
+        loop {
+            match state.compare_exchange(open, closed, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) if now == open | LOCKED => core::hint::spin_loop(),
                 Err(_) => return Err(STATUS_INVALID_HANDLE),
             }
         }
-        // We won the slot; its reference is ours.
+        self.emptied(cpu, index);
+        Ok(())
+    }
+
+    /// The rest of a close that won slot `index`: its reference is ours.
+    #[inline(always)]
+    fn emptied(&self, cpu: usize, index: usize) {
+        let slot = self.slot(index);
         let object = slot.object.load(Ordering::Relaxed);
         slot.object.store(core::ptr::null_mut(), Ordering::Relaxed);
         self.free_slot(cpu, index);
@@ -313,7 +382,6 @@ impl HandleTable {
         // SAFETY: the pointer is the reference `insert` stored, and only the
         // winning `close` takes it.
         unsafe { ObjectRef::from_raw(object) }.dereference(cpu);
-        Ok(())
     }
 
     /// A new counted reference to the object behind `h` (NT:
@@ -378,12 +446,14 @@ impl HandleTable {
         self.shared.lock().len()
     }
 
-    /// A free slot for an insert on `cpu`, counted live; `None` if the
-    /// table is full.
-    fn alloc_slot(&self, cpu: usize) -> Option<usize> {
+    /// A free slot for an insert on `cpu` whose cache is empty, counted
+    /// live: refill the cache with a batch from the top of the shared
+    /// stack, or, on a nearly full table, take a free slot from another
+    /// CPU's cache.
+    #[cold]
+    fn refill(&self, cpu: usize) -> Option<usize> {
         let mut cache = self.caches[cache_index(cpu)].lock();
         if cache.len == 0 {
-            // Refill: a batch from the top of the shared stack.
             let mut shared = self.shared.lock();
             let rest = shared.len().saturating_sub(SLOT_BATCH);
             // The stack's top comes out last, so it ends up on the cache's
@@ -395,37 +465,38 @@ impl HandleTable {
             }
         }
         if let Some(index) = cache.pop() {
-            cache.live += 1;
             return Some(index);
         }
         drop(cache);
         // The slow path of a nearly full table: free slots may sit in other
         // CPUs' caches. Take one cache lock at a time (no lock order needed).
-        self.caches.iter().find_map(|other| {
-            let mut other = other.lock();
-            let index = other.pop()?;
-            other.live += 1;
-            Some(index)
-        })
+        self.caches.iter().find_map(|other| other.lock().pop())
     }
 
     /// Returns slot `index`, just emptied by a close on `cpu`, to `cpu`'s
     /// cache, spilling a batch to the shared stack if the cache is full.
+    #[inline]
     fn free_slot(&self, cpu: usize, index: usize) {
+        if !self.caches[cache_index(cpu)].lock().push(index) {
+            self.spill(cpu, index);
+        }
+    }
+
+    /// `free_slot` with `cpu`'s cache full: spill its oldest batch (the
+    /// bottom) to the shared stack, keeping the recently freed, cache-warm
+    /// slots, then keep `index`.
+    #[cold]
+    fn spill(&self, cpu: usize, index: usize) {
         let mut cache = self.caches[cache_index(cpu)].lock();
         if cache.len == SLOT_CACHE_SIZE {
-            // Spill the oldest batch (the bottom), keeping the recently
-            // freed, cache-warm slots.
             self.shared
                 .lock()
                 .extend_from_slice(&cache.free[..SLOT_BATCH]);
             cache.free.copy_within(SLOT_BATCH.., 0);
             cache.len -= SLOT_BATCH;
         }
-        let len = cache.len;
-        cache.free[len] = index as u32;
-        cache.len += 1;
-        cache.live -= 1;
+        let pushed = cache.push(index);
+        debug_assert!(pushed, "a spilled cache has room");
     }
 }
 

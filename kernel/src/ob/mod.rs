@@ -11,6 +11,7 @@
 //! The modules:
 //! - this file: the header, [`ObjectRef`], [`create_mutant`], [`live_objects`];
 //! - `pool.rs`: where object blocks come from (per-CPU caches of free blocks);
+//! - `lock.rs`: the lock of those per-CPU caches, one `lock bts` to take;
 //! - `handles.rs`: the per-process handle table;
 //! - `mutant.rs`: the mutant body (NT's KMUTANT).
 //!
@@ -25,6 +26,7 @@
 //! cache. On the host the unit tests pass a distinct number per thread.
 
 pub mod handles;
+mod lock;
 pub mod mutant;
 pub mod pool;
 
@@ -133,12 +135,15 @@ impl ObjectRef {
     /// The block comes from `pool`'s cache for `cpu` when it has one, else
     /// from the heap; if the heap is exhausted the answer is
     /// STATUS_INSUFFICIENT_RESOURCES.
+    #[inline]
     pub fn create(
         pool: &'static ObjectPool,
         cpu: usize,
         body: ObjectBody,
     ) -> Result<ObjectRef, NtStatus> {
-        let block = pool.alloc_block(cpu)?;
+        let block = pool
+            .alloc_block(cpu)
+            .ok_or(syslab_abi::status::STATUS_INSUFFICIENT_RESOURCES)?;
         // SAFETY: the block is ours, uninitialised, and laid out for a header.
         unsafe {
             block.write(ObjectHeader {
@@ -170,6 +175,7 @@ impl ObjectRef {
 
     /// Gives up this reference, returning the block to `cpu`'s cache if it
     /// was the last one (NT: ObDereferenceObject).
+    #[inline]
     pub fn dereference(self, cpu: usize) {
         let header = self.header;
         core::mem::forget(self);
@@ -242,6 +248,7 @@ impl core::fmt::Debug for ObjectRef {
 ///
 /// # Safety
 /// The caller owns one reference to `header` and gives it up.
+#[inline]
 unsafe fn release(header: NonNull<ObjectHeader>, cpu: usize) {
     // SAFETY: our reference keeps the block alive until the decrement.
     let count = unsafe { &header.as_ref().pointer_count };
@@ -286,6 +293,7 @@ static OBJECT_POOL: ObjectPool = ObjectPool::new();
 /// Creates a mutant in the kernel's pool (NtCreateMutant's object half:
 /// ObCreateObject, then KeInitializeMutant). With `initial_owner` the
 /// thread `creator` owns it at once.
+#[inline]
 pub fn create_mutant(
     cpu: usize,
     initial_owner: bool,
@@ -305,10 +313,28 @@ pub const HANDLE_TABLE_CAPACITY: usize = 4096;
 
 static PROCESS_HANDLES: spin::Once<HandleTable> = spin::Once::new();
 
-/// The handle table of the one process syslab runs (every CPU's user
-/// thread belongs to it: see mm/paging.rs). Made on first use.
-pub fn process_handles() -> &'static HandleTable {
+/// Makes the process's handle table. The kernel calls it once at boot,
+/// before any CPU runs a user thread (lib.rs); later calls return it.
+pub fn init() -> &'static HandleTable {
     PROCESS_HANDLES.call_once(|| HandleTable::new(HANDLE_TABLE_CAPACITY))
+}
+
+/// The handle table of the one process syslab runs (every CPU's user
+/// thread belongs to it: see mm/paging.rs). In the kernel it was made at
+/// boot, so a system call does not ask each time whether it exists (three
+/// instructions on every NtCreateMutant and NtClose); on the host, on first
+/// use.
+#[inline]
+pub fn process_handles() -> &'static HandleTable {
+    #[cfg(target_os = "none")]
+    {
+        debug_assert!(PROCESS_HANDLES.is_completed(), "ob::init has not run");
+        // SAFETY: kmain_bsp calls `init` before the other CPUs start and
+        // before any user thread, and the table is never replaced.
+        unsafe { PROCESS_HANDLES.get_unchecked() }
+    }
+    #[cfg(not(target_os = "none"))]
+    init()
 }
 
 /// How many objects of the kernel's pool are alive (created and not yet

@@ -15,31 +15,41 @@
 //! that made it, so a CPU that only frees fills its cache to the bound and
 //! a CPU that only creates always reaches the heap; both stay correct.
 //!
-//! Each cache sits behind its own spin lock, in its own cache lines
-//! (`CachePadded`). The lock is not there for speed but for safety: the
-//! `cpu` number is a caller's hint, and a wrong one must not corrupt the
-//! cache. Uncontended, it costs one compare-exchange and one store. No
+//! Each cache sits behind its own spin lock (lock.rs), in its own cache
+//! lines (`CachePadded`). The lock is not there for speed but for safety:
+//! the `cpu` number is a caller's hint, and a wrong one must not corrupt
+//! the cache. Uncontended, it costs one `lock bts` and one store. No
 //! interrupt handler may create or free objects: one that did so while its
 //! CPU held the lock would spin forever (Linux's per-CPU allocators disable
 //! interrupts around the same steps for that reason).
 
+use super::lock::CacheLock;
 use super::{ObjectHeader, cache_index};
 use crate::percpu::MAX_CPUS;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
-use spin::Mutex;
-use syslab_abi::status::{NtStatus, STATUS_INSUFFICIENT_RESOURCES};
 
 /// Most free blocks one CPU keeps (32 × 64 bytes = 2 KiB per CPU).
 pub const OBJECT_CACHE_DEPTH: usize = 32;
 
-/// One CPU's free blocks. Every field is guarded by the `Mutex` around it.
+/// A free block, as its cache sees it: its first word links it to the
+/// next free block (NT's lookaside lists link their free entries the same
+/// way, through a SINGLE_LIST_ENTRY at the start of each).
+#[repr(C)]
+struct FreeBlock {
+    next: *mut FreeBlock,
+}
+const _: () = assert!(core::mem::size_of::<FreeBlock>() <= core::mem::size_of::<ObjectHeader>());
+
+/// One CPU's free blocks. Every field is guarded by the lock around it.
 struct BlockCache {
-    /// `blocks[..len]` are free, uninitialised object blocks; the last one
-    /// was freed most recently and is the likeliest to be in the cache.
-    blocks: [*mut ObjectHeader; OBJECT_CACHE_DEPTH],
-    len: usize,
+    /// The free, uninitialised object blocks, linked through their first
+    /// word; the first was freed most recently and is the likeliest to be
+    /// in the cache. Null when the cache is empty.
+    head: *mut FreeBlock,
+    /// How many blocks the list holds: at most [`OBJECT_CACHE_DEPTH`].
+    depth: usize,
     /// Objects created on this CPU minus objects freed on it. One CPU's
     /// value can be negative; the sum over all CPUs is the live count. (A
     /// count per CPU, like Linux's percpu_counter, so that counting adds no
@@ -53,8 +63,8 @@ unsafe impl Send for BlockCache {}
 impl BlockCache {
     const fn new() -> Self {
         BlockCache {
-            blocks: [core::ptr::null_mut(); OBJECT_CACHE_DEPTH],
-            len: 0,
+            head: core::ptr::null_mut(),
+            depth: 0,
             live: 0,
         }
     }
@@ -62,7 +72,7 @@ impl BlockCache {
 
 /// A source of object blocks: one `BlockCache` per CPU over the heap.
 pub struct ObjectPool {
-    cpus: [CachePadded<Mutex<BlockCache>>; MAX_CPUS],
+    cpus: [CachePadded<CacheLock<BlockCache>>; MAX_CPUS],
 }
 
 impl core::fmt::Debug for ObjectPool {
@@ -83,7 +93,7 @@ impl ObjectPool {
     /// An empty pool (const, so a pool can be a `static`).
     pub const fn new() -> Self {
         ObjectPool {
-            cpus: [const { CachePadded::new(Mutex::new(BlockCache::new())) }; MAX_CPUS],
+            cpus: [const { CachePadded::new(CacheLock::new(BlockCache::new())) }; MAX_CPUS],
         }
     }
 
@@ -92,21 +102,23 @@ impl ObjectPool {
         Layout::new::<ObjectHeader>()
     }
 
-    /// An uninitialised block for an object made on `cpu`, counted live.
-    pub(super) fn alloc_block(&self, cpu: usize) -> Result<NonNull<ObjectHeader>, NtStatus> {
+    /// An uninitialised block for an object made on `cpu`, counted live;
+    /// `None` if the cache is empty and the heap exhausted (NT:
+    /// ExAllocatePoolWithTag returns NULL), which the caller reports.
+    #[inline]
+    pub(super) fn alloc_block(&self, cpu: usize) -> Option<NonNull<ObjectHeader>> {
         let mut cache = self.cpus[cache_index(cpu)].lock();
-        let block = if cache.len > 0 {
-            cache.len -= 1;
-            cache.blocks[cache.len]
-        } else {
-            // SAFETY: the layout has a non-zero size.
-            unsafe { alloc::alloc::alloc(Self::block_layout()) }.cast::<ObjectHeader>()
+        let block = match NonNull::new(cache.head) {
+            Some(free) => {
+                // SAFETY: a block on the list is free and starts with its link.
+                cache.head = unsafe { free.as_ref().next };
+                cache.depth -= 1;
+                free.cast()
+            }
+            None => heap_block()?,
         };
-        // A null pointer here means the heap is exhausted: a status for the
-        // caller (NT: ExAllocatePoolWithTag returns NULL), not a panic.
-        let block = NonNull::new(block).ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
         cache.live += 1;
-        Ok(block)
+        Some(block)
     }
 
     /// Takes back a block whose object was destroyed on `cpu`.
@@ -114,17 +126,20 @@ impl ObjectPool {
     /// # Safety
     /// `block` came from this pool's `alloc_block` and its object has been
     /// dropped; nobody uses it any more.
+    #[inline]
     pub(super) unsafe fn free_block(&self, block: NonNull<ObjectHeader>, cpu: usize) {
         let mut cache = self.cpus[cache_index(cpu)].lock();
         cache.live -= 1;
-        if cache.len < OBJECT_CACHE_DEPTH {
-            let len = cache.len;
-            cache.blocks[len] = block.as_ptr();
-            cache.len += 1;
-        } else {
-            // SAFETY: per the contract, allocated by `alloc` with this layout.
-            unsafe { alloc::alloc::dealloc(block.as_ptr().cast(), Self::block_layout()) };
+        if cache.depth == OBJECT_CACHE_DEPTH {
+            drop(cache);
+            // SAFETY: per the contract, the block is ours to give back.
+            return unsafe { heap_free(block) };
         }
+        let free = block.cast::<FreeBlock>();
+        // SAFETY: the block is free, 64 bytes, and aligned for a pointer.
+        unsafe { free.write(FreeBlock { next: cache.head }) };
+        cache.head = free.as_ptr();
+        cache.depth += 1;
     }
 
     /// Objects created from this pool and not yet freed. Exact when no
@@ -136,6 +151,25 @@ impl ObjectPool {
 
     /// How many free blocks `cpu`'s cache holds (for tests and statistics).
     pub fn cached_blocks(&self, cpu: usize) -> usize {
-        self.cpus[cache_index(cpu)].lock().len
+        self.cpus[cache_index(cpu)].lock().depth
     }
+}
+
+/// A new block from the heap, for an empty cache: out of line, since a
+/// warm cache never gets here.
+#[cold]
+fn heap_block() -> Option<NonNull<ObjectHeader>> {
+    // SAFETY: the layout has a non-zero size.
+    NonNull::new(unsafe { alloc::alloc::alloc(ObjectPool::block_layout()) }.cast())
+}
+
+/// Gives a block back to the heap, for a full cache.
+///
+/// # Safety
+/// `block` came from [`heap_block`] (possibly through other caches) and is
+/// no longer used.
+#[cold]
+unsafe fn heap_free(block: NonNull<ObjectHeader>) {
+    // SAFETY: per the contract, allocated by `alloc` with this layout.
+    unsafe { alloc::alloc::dealloc(block.as_ptr().cast(), ObjectPool::block_layout()) };
 }

@@ -2,10 +2,11 @@
 //!
 //! Arguments arrive already copied into the kernel by the dispatcher, but
 //! any pointer among them is still a user pointer: services write through
-//! `usercopy::copy_to_user`, which checks and survives faults.
+//! `usercopy::copy_to_user` (or `put_user` for one word), which check and
+//! survive faults.
 
 use crate::trap::KTrapFrame;
-use crate::usercopy::copy_to_user;
+use crate::usercopy::{copy_to_user, put_user};
 use syslab_abi::service::{NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use syslab_abi::status::*;
 
@@ -33,18 +34,28 @@ pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
         Ok(h) => h,
         Err(status) => return status,
     };
-    if copy_to_user(*handle_out, &handle.to_le_bytes()).is_err() {
-        // The caller cannot learn the handle: take it back.
-        let _ = crate::ob::process_handles().close(cpu, handle);
-        return STATUS_ACCESS_VIOLATION;
+    if put_user(*handle_out, handle).is_err() {
+        return handle_lost(cpu, handle);
     }
     STATUS_SUCCESS
+}
+
+/// The caller of NtCreateMutant cannot learn its handle: take it back.
+/// Out of line, so that the common path does not carry a second close.
+#[cold]
+#[inline(never)]
+fn handle_lost(cpu: usize, handle: u64) -> NtStatus {
+    let _ = crate::ob::process_handles().close(cpu, handle);
+    STATUS_ACCESS_VIOLATION
 }
 // ANCHOR_END: nt_create_mutant
 
 /// NtClose(HANDLE).
 pub fn nt_close(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
-    match crate::ob::process_handles().close(cpu(), args[0]) {
+    let [handle] = args else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    match crate::ob::process_handles().close(cpu(), *handle) {
         Ok(()) => STATUS_SUCCESS,
         Err(status) => status,
     }

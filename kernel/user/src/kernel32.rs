@@ -30,17 +30,22 @@ pub fn create_mutex(stubs: &Stubs, attributes: u64, initial_owner: bool, name: u
     if attributes != 0 || name != 0 {
         return 0; // security descriptors and names are not supported
     }
-    let mut handle: u64 = 0;
+    // NtCreateMutant writes the handle here, when it succeeds.
+    let mut handle = core::mem::MaybeUninit::<u64>::uninit();
     let status = ntdll::call(
         stubs.create_mutant,
         &[
-            &mut handle as *mut u64 as u64,
+            handle.as_mut_ptr() as u64,
             MUTANT_ALL_ACCESS,
             0,
             initial_owner as u64,
         ],
     ) as u32;
-    if nt_success(status) { handle } else { 0 }
+    if !nt_success(status) {
+        return 0;
+    }
+    // SAFETY: a successful NtCreateMutant wrote the handle.
+    unsafe { handle.assume_init() }
 }
 
 /// CloseHandle(hObject): true on success. Never inlined, as above.

@@ -11,7 +11,7 @@
 //!
 //! The convention, as on 32-bit NT: every argument of a service is an
 //! 8-byte slot on the stack, the first one just above the return address,
-//! so `[rdx + 8*i]` is argument i. [`call`] lays the arguments out that way.
+//! so `[rdx + 8*i]` is argument i. [`call`] pushes the arguments that way.
 //! `int 0x2e` preserves every register but RAX.
 //!
 //! The stubs keep their NT names (ZwCreateMutant, not zw_create_mutant).
@@ -121,59 +121,56 @@ pub fn table(path: u64) -> &'static Table {
 pub type Stub = unsafe extern "C" fn();
 
 // ANCHOR: call
-/// The stack a stub runs on: room for the return addresses its calls push
-/// (XP's stubs make two calls, NT's and SYSCALL's one), with the arguments
-/// right above, where the stub expects them.
-#[repr(C)]
-struct Arguments<const N: usize> {
-    returns: [core::mem::MaybeUninit<u64>; 2],
-    args: [u64; N],
-}
-
-/// Calls `stub` with up to eight arguments laid out on the stack, and
-/// returns RAX.
+/// Calls `stub` with up to eight arguments and returns RAX.
 ///
 /// The stub finds argument i at `[rsp + 8 + 8*i]` on entry, just above its
-/// return address, as NT's callers pushed them. Instead of copying them
-/// below the stack pointer, the call runs with RSP pointing at them in
-/// this function's own frame: the `call` writes its return address into
-/// `returns`, and nothing else is pushed before the kernel takes over. A
-/// call without arguments needs no such stack.
+/// return address, so the arguments are pushed last one first, as NT's
+/// callers push them, and popped off again after the call: one `push` per
+/// argument, the `call`, one `add`. A call without arguments is a single
+/// `call` instruction.
 #[inline(always)]
 pub fn call<const N: usize>(stub: Stub, args: &[u64; N]) -> u64 {
     const { assert!(N <= 8, "a service takes at most eight arguments") };
     let rax: u64;
-    if N == 0 {
-        // SAFETY: the stub reads no argument and returns; the kernel
-        // preserves every register but RAX, RCX, RDX and R11.
-        unsafe {
+    // One asm block per argument count, pushing `$arg`s in the order
+    // listed (the last argument first). No `nostack`: the block pushes,
+    // and RSP is back where it was when it ends. The kernel preserves
+    // every register but RAX, RCX, RDX and R11.
+    macro_rules! pushed {
+        ($($arg:ident),*) => {
+            // SAFETY: the stub reads its arguments and returns; the pushes
+            // are undone before the block ends.
+            unsafe {
+                core::arch::asm!(
+                    $(concat!("push {", stringify!($arg), "}"),)*
+                    "call {stub}",
+                    "add rsp, {bytes}",
+                    $($arg = in(reg) $arg,)*
+                    stub = in(reg) stub,
+                    bytes = const 8 * N,
+                    out("rax") rax, out("rcx") _, out("rdx") _, out("r11") _,
+                )
+            }
+        };
+    }
+    match *args.as_slice() {
+        // SAFETY: the stub reads no argument and returns.
+        [] => unsafe {
             core::arch::asm!(
                 "call {stub}",
                 stub = in(reg) stub,
                 out("rax") rax, out("rcx") _, out("rdx") _, out("r11") _,
-            );
-        }
-        return rax;
-    }
-    let mut stack = Arguments {
-        returns: [core::mem::MaybeUninit::uninit(); 2],
-        args: *args,
-    };
-    // SAFETY: RSP points into `stack` only for the call, and is restored
-    // before the block ends; the stub's pushes land in `stack.returns`
-    // (ring 3 has no interrupts or signals that would push below it). The
-    // kernel preserves every register but RAX, RCX, RDX and R11.
-    unsafe {
-        core::arch::asm!(
-            "mov {saved}, rsp",
-            "mov rsp, {args}",
-            "call {stub}",
-            "mov rsp, {saved}",
-            args = in(reg) stack.args.as_mut_ptr(),
-            stub = in(reg) stub,
-            saved = out(reg) _,
-            out("rax") rax, out("rcx") _, out("rdx") _, out("r11") _,
-        );
+            )
+        },
+        [a0] => pushed!(a0),
+        [a0, a1] => pushed!(a1, a0),
+        [a0, a1, a2] => pushed!(a2, a1, a0),
+        [a0, a1, a2, a3] => pushed!(a3, a2, a1, a0),
+        [a0, a1, a2, a3, a4] => pushed!(a4, a3, a2, a1, a0),
+        [a0, a1, a2, a3, a4, a5] => pushed!(a5, a4, a3, a2, a1, a0),
+        [a0, a1, a2, a3, a4, a5, a6] => pushed!(a6, a5, a4, a3, a2, a1, a0),
+        [a0, a1, a2, a3, a4, a5, a6, a7] => pushed!(a7, a6, a5, a4, a3, a2, a1, a0),
+        _ => unreachable!(),
     }
     rax
 }
