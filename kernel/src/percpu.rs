@@ -10,6 +10,7 @@
 //! with `offset_of!` so that no stub counts bytes by hand.
 
 use crate::gdt::{Gdt, Tss};
+use crate::mode::{SysenterFrame, ThreadMode, UserMode};
 use crate::msr;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -59,6 +60,9 @@ pub struct Counters {
     pub exit_iretq: AtomicU64,
     pub exit_sysexit: AtomicU64,
     pub exit_sysret: AtomicU64,
+    /// The 32-bit exits of 32-bit callers: `sysexit` without REX.W, `sysretl`.
+    pub exit_sysexit32: AtomicU64,
+    pub exit_sysret32: AtomicU64,
     pub user_faults: AtomicU64,
     /// NMIs taken, whatever they interrupted (paranoid.rs).
     pub nmis: AtomicU64,
@@ -79,6 +83,10 @@ pub struct PerCpu {
     pub kernel_stack_top: u64,
     /// `gs:[16]`: where KiSystemCall64 parks the user RSP while it switches stacks.
     pub user_rsp_scratch: UnsafeCell<u64>,
+    /// `gs:[24]`..: the mode of the user thread on this CPU, and the parts of
+    /// its SYSENTER frame that the CPU does not save (mode.rs). Written by
+    /// `thread::run_user` before the thread starts; read by KiFastCallEntry.
+    pub thread_mode: UnsafeCell<ThreadMode>,
     /// This CPU's number, 0 for the boot CPU.
     pub cpu: u32,
     /// Its local APIC id (from the MADT).
@@ -127,6 +135,21 @@ pub const PERCPU_SELF: usize = core::mem::offset_of!(PerCpu, self_ptr);
 pub const PERCPU_KERNEL_STACK: usize = core::mem::offset_of!(PerCpu, kernel_stack_top);
 pub const PERCPU_USER_RSP: usize = core::mem::offset_of!(PerCpu, user_rsp_scratch);
 const _: () = assert!(PERCPU_SELF == 0 && PERCPU_KERNEL_STACK == 8 && PERCPU_USER_RSP == 16);
+// ANCHOR: sysenter_offsets
+/// What KiFastCallEntry pushes for the thread on this CPU: `gs:[PERCPU_SYSENTER_SS]`
+/// is its `KTrapFrame::ss`, and so on (mode.rs, `SysenterFrame`).
+pub const PERCPU_SYSENTER_SS: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, ss);
+pub const PERCPU_SYSENTER_CS: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, cs);
+pub const PERCPU_SYSENTER_RIP: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, rip);
+/// What to add to RDX for the arguments: 16 for a 64-bit thread, 8 for a 32-bit one.
+pub const PERCPU_SYSENTER_ARGS: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, args);
+// ANCHOR_END: sysenter_offsets
+const _: () = assert!(core::mem::offset_of!(ThreadMode, sysenter) == 0);
+const _: () = assert!(PERCPU_SYSENTER_SS == 24 && PERCPU_SYSENTER_ARGS == 48);
 
 // SAFETY: the UnsafeCell fields are touched only by the owning CPU.
 unsafe impl Sync for PerCpu {}
@@ -143,6 +166,7 @@ impl PerCpu {
             self_ptr: core::ptr::null(),
             kernel_stack_top: stacks.kernel.top,
             user_rsp_scratch: UnsafeCell::new(0),
+            thread_mode: UnsafeCell::new(ThreadMode::new(UserMode::Long, crate::os::Os::WindowsXp)),
             cpu,
             apic_id,
             state: AtomicU8::new(STARTING),

@@ -13,7 +13,7 @@
 //! through the `Student` table would be an indirect call on every return.
 
 use crate::student::SystemCallExit;
-use crate::trap::{ENTRY_SYSENTER, KTrapFrame};
+use crate::trap::KTrapFrame;
 use core::sync::atomic::Ordering;
 
 // ANCHOR: service_exit
@@ -25,10 +25,6 @@ pub fn service_exit(
     frame: &mut KTrapFrame,
     choose_exit: impl FnOnce(&KTrapFrame) -> SystemCallExit,
 ) -> u64 {
-    // A SYSENTER from 32-bit code must not go back in 64-bit mode.
-    if frame.entry == ENTRY_SYSENTER && super::sysenter::from_compatibility_mode(frame) {
-        super::sysenter::kill_compat_caller(frame);
-    }
     let me = crate::percpu::current();
     let exit = choose_exit(frame);
     record(me, exit, frame);
@@ -50,6 +46,8 @@ pub fn record(cpu: &crate::percpu::PerCpu, exit: SystemCallExit, frame: &KTrapFr
         }
         SystemCallExit::Sysexit => &c.exit_sysexit,
         SystemCallExit::Sysret => &c.exit_sysret,
+        SystemCallExit::Sysexit32 => &c.exit_sysexit32,
+        SystemCallExit::Sysret32 => &c.exit_sysret32,
     };
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
@@ -62,6 +60,16 @@ pub fn record(cpu: &crate::percpu::PerCpu, exit: SystemCallExit, frame: &KTrapFr
 pub fn is_user_address(addr: u64) -> bool {
     use crate::mm::paging::{USER_BASE, USER_TOP};
     (USER_BASE..USER_TOP).contains(&addr)
+}
+
+/// Whether `addr` is a user address that 32-bit code can hold: below 4 GiB.
+/// The 32-bit SYSEXIT and SYSRET load only EIP and ESP and zero the upper
+/// halves, so a frame's RIP or RSP above that would come back as another
+/// address than the frame says.
+#[inline]
+pub fn is_user_address32(addr: u64) -> bool {
+    use crate::mm::paging::USER_BASE;
+    (USER_BASE..syslab_abi::layout::FOUR_GIB).contains(&addr)
 }
 // ANCHOR_END: is_user_address
 

@@ -28,8 +28,8 @@ pub const UNMAPPED_BASE: u64 = 0x5000_0000;
 pub const UNMAPPED_SIZE: u64 = 0x0800_0000;
 const _: () = assert!(UNMAPPED_BASE + UNMAPPED_SIZE <= crate::layout::REPORTS_BASE);
 /// Where SYSEXIT returns: the `ret` after `sysenter` in SharedUserData's
-/// SystemCallStub (the kernel's `KI_FAST_SYSTEM_CALL_RET`).
-pub const SYSEXIT_RETURN: u64 = 0x7FFE_0305;
+/// 64-bit SystemCallStub (the kernel's `KI_FAST_SYSTEM_CALL_RET64`).
+pub const SYSEXIT_RETURN: u64 = crate::layout::SYSTEM_CALL_RETURN64;
 // ANCHOR_END: layout
 
 /// The writable buffer that good pointers point into, and how far into it
