@@ -238,21 +238,37 @@ fn a_short_benchmark_writes_sane_rows() {
         assert!(results.get(key).is_some(), "the benchmark JSON has {key}");
     }
     let rows = results["rows"].as_array().expect("rows[]");
-    let has = |path: &str, kind: &str, cpus: u64| {
-        rows.iter()
-            .any(|r| r["path"] == path && r["kind"] == kind && r["cpus"].as_u64() == Some(cpus))
+    let has = |path: &str, kind: &str, cpus: u64, bits: u64| {
+        rows.iter().any(|r| {
+            r["path"] == path
+                && r["kind"] == kind
+                && r["cpus"].as_u64() == Some(cpus)
+                && r["bits"].as_u64() == Some(bits)
+        })
     };
-    for path in ["int2e", "sysenter", "syscall"] {
-        for kind in ["bare", "null", "create_close"] {
-            for cpus in [1, 2] {
-                assert!(
-                    has(path, kind, cpus),
-                    "a {path} {kind} row for {cpus} CPU(s)"
-                );
+    // 64-bit callers through all three paths; 32-bit ones through Windows
+    // 2000's int 0x2e and XP's SYSENTER stub (the intel profile: 32-bit
+    // code cannot SYSCALL there).
+    for (bits, paths) in [
+        (64, &["int2e", "sysenter", "syscall"][..]),
+        (32, &["int2e", "sysenter"][..]),
+    ] {
+        for path in paths {
+            for kind in ["bare", "null", "create_close"] {
+                for cpus in [1, 2] {
+                    assert!(
+                        has(path, kind, cpus, bits),
+                        "a {bits}-bit {path} {kind} row for {cpus} CPU(s)"
+                    );
+                }
             }
         }
+        assert!(
+            has("call", "bare", 1, bits),
+            "the {bits}-bit call/ret floor"
+        );
     }
-    assert!(has("call", "bare", 1), "the call/ret floor");
+    assert!(!has("syscall", "null", 1, 32), "no 32-bit SYSCALL on Intel");
     for r in rows {
         assert_eq!(r["unit"], "cycles", "{r}");
         let (min, median, max) = per_call(r);
@@ -301,6 +317,8 @@ fn the_hot_path_stays_within_its_instruction_budget() {
         "--solutions",
         "--count",
         "instructions",
+        "--bits",
+        "64",
         "--iterations",
         "900",
         "--batches",
@@ -324,6 +342,7 @@ fn the_hot_path_stays_within_its_instruction_budget() {
             r["ns_per_call"].is_null(),
             "instructions are not a time: {r}"
         );
+        assert_eq!(r["bits"], 64, "--bits 64: {r}");
     }
     let count = |path: &str, kind: &str| {
         rows.iter()

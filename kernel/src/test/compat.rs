@@ -83,13 +83,20 @@ pub fn arguments(c: &PerCpu, p: &Path32) -> Result<String, String> {
     if r[0] != 0 {
         return Err(format!(
             "NtTestEcho from 32-bit code with {} argument(s) returned {}; sent {:#x}, the kernel \
-             saw {:#x} (a 32-bit caller's arguments are 4-byte slots at EDX{}, zero-extended: \
-             dispatch_system_service's 32-bit half)",
+             saw {:#x} (a 32-bit caller's arguments are 4-byte slots at {}, which \
+             dispatch_system_service's 32-bit half reads and widens with zeros)",
             r[1],
             status_name(r[2]),
             r[3],
             r[4],
-            if p.id == PATH_SHARED { " + 8" } else { "" }
+            if p.id == PATH_SHARED {
+                format!(
+                    "EDX + 8, past the stub's two 4-byte return addresses, where {} must point RDX",
+                    p.stub
+                )
+            } else {
+                "EDX".into()
+            }
         ));
     }
     let r = report32_of(c, C_OUT_POINTER, p.id, &[0])?;

@@ -644,10 +644,18 @@ fn compat_numbers() -> Result<String, String> {
 fn compat_pointers() -> Result<String, String> {
     use syslab_abi::layout::FOUR_GIB;
     setup();
+    // The arguments that run past 4 GiB are a good NtTestEcho call in
+    // themselves (Buffer in the page below, Count 0), so only the 4 GiB
+    // limit can refuse them.
+    let past = FOUR_GIB - 8;
+    let slots: [u32; 8] = [(FOUR_GIB - 0x800) as u32, 0, 0, 0, 0, 0, 0, 0];
+    let bytes: alloc::vec::Vec<u8> = slots.iter().flat_map(|s| s.to_le_bytes()).collect();
+    crate::usercopy::copy_to_user(past, &bytes)
+        .map_err(|_| String::from("the pages on both sides of 4 GiB are not mapped"))?;
     robust::no_leak(|| {
         all_cpus(on_each_cpu(|c: &PerCpu| {
             for (what, at) in [
-                ("running past 4 GiB (8 of its 32 bytes below)", FOUR_GIB - 8),
+                ("running past 4 GiB (8 of its 32 bytes below)", past),
                 ("a kernel address", 0x0010_0000),
                 ("address 0", 0),
                 ("an unmapped user page", 0x5000_0000),
