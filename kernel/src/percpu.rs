@@ -50,6 +50,9 @@ pub const IST_STACKS: usize = 4;
 /// frame the CPU pushes there.
 pub const IST_TOP_RESERVED: u64 = 16;
 
+/// The slots of `Counters::exits`: one per `SystemCallExit`, and slot 0.
+pub const EXIT_SLOTS: usize = 6;
+
 /// Counters, readable from any CPU. The exit counters record which return
 /// instruction each system call took, which is how the tests tell a safe
 /// fallback from a lucky return (FACTS.md: QEMU does not fault where
@@ -57,12 +60,10 @@ pub const IST_TOP_RESERVED: u64 = 16;
 #[derive(Default)]
 pub struct Counters {
     pub syscalls: AtomicU64,
-    pub exit_iretq: AtomicU64,
-    pub exit_sysexit: AtomicU64,
-    pub exit_sysret: AtomicU64,
-    /// The 32-bit exits of 32-bit callers: `sysexit` without REX.W, `sysretl`.
-    pub exit_sysexit32: AtomicU64,
-    pub exit_sysret32: AtomicU64,
+    /// Returns to ring 3 by exit, indexed by `student::SystemCallExit as
+    /// usize` (1 iretq, 2 sysexitq, 3 sysretq, 4 the 32-bit sysexit, 5
+    /// sysretl; slot 0 is unused): an index, so that counting takes no branch.
+    pub exits: [AtomicU64; EXIT_SLOTS],
     pub user_faults: AtomicU64,
     /// NMIs taken, whatever they interrupted (paranoid.rs).
     pub nmis: AtomicU64,
