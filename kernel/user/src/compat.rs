@@ -63,8 +63,8 @@ pub extern "C" fn main(test: u64, cpu: u64, path: u64, start: &[u32; 4]) -> u64 
                 input[0] as u32,
                 &[t.close_handle],
             );
-            for i in 0..3 {
-                r[i] = job.out[i] as u64;
+            for (word, &value) in r.iter_mut().zip(&job.out[..3]) {
+                *word = value as u64;
             }
         }
         C_SET_RETURN => {
