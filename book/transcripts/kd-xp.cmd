@@ -1,1 +1,3 @@
 cargo grader kd --solutions --os xp --script book/transcripts/kd-xp.kd
+# mask: (GenuineIntel|AuthenticAMD) +[0-9]+
+# mask: \([0-9.]+ per system call\)
