@@ -1,2 +1,3 @@
-# Lab 3, three ways in: a SYSCALL from 32-bit code, as the kernel reports it.
-cargo grader lab3 --solutions --smp 1 -v 2>&1 | grep -m1 '^!! SYSCALL from 32-bit compatibility mode'
+# Lab 3, three ways in: a 64-bit thread's SYSCALL from 32-bit code, on each profile.
+cargo grader lab3.compat --solutions --smp 1 | book/transcripts/excerpt lab3.compat
+cargo grader lab3.compat --solutions --cpu amd --smp 1 | book/transcripts/excerpt lab3.compat

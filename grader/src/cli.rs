@@ -13,8 +13,8 @@
 //! cargo grader gdb LAB [--solutions] [--cpu ...] [--smp N]
 //! cargo grader doctor
 //! cargo grader bench [--solutions] [--cpu ...] [--accel tcg|kvm] [--smp N]
-//!              [--count cycles|instructions|both] [--iterations N] [--batches B]
-//!              [--timeout S] [--json FILE] [--csv FILE] [--svg FILE] [-v]
+//!              [--count cycles|instructions|both] [--bits 32|64|both] [--iterations N]
+//!              [--batches B] [--timeout S] [--json FILE] [--csv FILE] [--svg FILE] [-v]
 //! cargo grader bench --anatomy [--solutions] [--cpu ...] [--count ...] [--json FILE]
 //!              [--svg FILE] [-v]
 //! cargo grader fuzz [--solutions] [--cpu ...] [--smp N]
@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::bench::table::Count;
+use crate::bench::table::{Bits, Count};
 use crate::builder::Variant;
 use crate::cmdline::{Inject, Lab};
 use crate::kd::{Kd, Os};
@@ -241,6 +241,9 @@ struct BenchArgs {
     /// What to count: TSC cycles, guest instructions (exact, under -icount, on one CPU), or both (two boots); --anatomy with instructions skips its cycles boot
     #[arg(long, value_enum, default_value_t = Count::Cycles)]
     count: Count,
+    /// Whose rows: 32-bit callers (the article's own instructions, in compatibility mode), 64-bit callers, or both
+    #[arg(long, value_enum, default_value_t = Bits::Both, conflicts_with = "anatomy")]
+    bits: Bits,
     /// Single-step one call of each service on each path and count its instructions phase by phase
     #[arg(long, conflicts_with_all = ["csv", "iterations", "batches"])]
     anatomy: bool,
@@ -347,6 +350,8 @@ const BENCH_BASE_TIMEOUT_SECS: u64 = 60;
 /// the whole default run of 90000 took about 10 s under TCG here, about
 /// 0.11 ms per iteration, so this is some 5 times that).
 const BENCH_MICROS_PER_ITERATION: u64 = 500;
+/// The same for the 32-bit rows: seven a CPU count, where the 64-bit have ten.
+const BENCH_MICROS_PER_ITERATION_32: u64 = 400;
 
 /// `--iterations`: a positive count, decimal (`90000`, `90_000`) or hex (`0xFFFFFF`).
 pub fn parse_count(text: &str) -> Result<u64, String> {
@@ -368,9 +373,15 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     }
 }
 
-/// The default `--timeout` of `bench`: 60 s plus 0.5 ms per iteration.
-pub fn bench_timeout_secs(iterations: u64) -> u64 {
-    let per_iteration = iterations.saturating_mul(BENCH_MICROS_PER_ITERATION) / 1_000_000;
+/// The default `--timeout` of `bench`: 60 s plus 0.5 ms per iteration for
+/// the 64-bit rows and 0.4 ms for the 32-bit ones (fewer paths).
+pub fn bench_timeout_secs(iterations: u64, bits: Bits) -> u64 {
+    let micros = match bits {
+        Bits::B64 => BENCH_MICROS_PER_ITERATION,
+        Bits::B32 => BENCH_MICROS_PER_ITERATION_32,
+        Bits::Both => BENCH_MICROS_PER_ITERATION + BENCH_MICROS_PER_ITERATION_32,
+    };
+    let per_iteration = iterations.saturating_mul(micros) / 1_000_000;
     BENCH_BASE_TIMEOUT_SECS
         .saturating_add(per_iteration)
         .min(MAX_BENCH_TIMEOUT_SECS)
@@ -405,6 +416,8 @@ pub struct Bench {
     pub target: Target,
     /// The units to measure, one boot each.
     pub count: Count,
+    /// The callers' modes whose rows the kernel times.
+    pub bits: Bits,
     /// `--anatomy`: step through one call of each service instead.
     pub anatomy: bool,
     /// Operations per row (the kernel splits them into `batches`).
@@ -558,10 +571,13 @@ impl TryFrom<Cli> for Mode {
                 }
                 Mode::Bench(Bench {
                     count: b.count,
+                    bits: b.bits,
                     anatomy: b.anatomy,
                     iterations: b.iterations,
                     batches: b.batches,
-                    timeout_secs: b.timeout.unwrap_or(bench_timeout_secs(b.iterations)),
+                    timeout_secs: b
+                        .timeout
+                        .unwrap_or(bench_timeout_secs(b.iterations, b.bits)),
                     json: b.json,
                     csv: b.csv,
                     svg: b.svg,
@@ -901,7 +917,10 @@ mod tests {
     fn bench_defaults_and_flags() {
         let b = bench(&[]);
         assert_eq!((b.iterations, b.batches), (90_000, 9));
-        assert_eq!(b.timeout_secs, 60 + 45);
+        assert_eq!(b.timeout_secs, 60 + 81);
+        assert_eq!(b.bits, Bits::Both);
+        assert_eq!(bench(&["--bits", "32"]).bits, Bits::B32);
+        assert_eq!(bench(&["--bits", "64"]).bits, Bits::B64);
         assert_eq!(b.target.machine.smp, 2);
         assert_eq!(b.target.machine.accel, Accel::Tcg);
         assert_eq!(b.target.variant, Variant::Labs);
@@ -941,7 +960,7 @@ mod tests {
             "-v",
         ]);
         assert_eq!((b.iterations, b.batches), (0xFF_FFFF, 5));
-        assert_eq!(b.timeout_secs, 60 + 0xFF_FFFF / 2000);
+        assert_eq!(b.timeout_secs, 60 + 0xFF_FFFF * 9 / 10_000);
         assert_eq!(b.target.variant, Variant::Solutions);
         assert_eq!(b.target.machine.profile, Profile::Amd);
         assert_eq!(b.target.machine.accel, Accel::Kvm);
@@ -963,8 +982,13 @@ mod tests {
         for bad in ["", "0x", "ten", "-5", "0xG", "1e6"] {
             assert!(parse_count(bad).unwrap_err().contains("0xFFFFFF"), "{bad}");
         }
-        assert_eq!(bench_timeout_secs(1), 60);
-        assert_eq!(bench_timeout_secs(u64::MAX), MAX_BENCH_TIMEOUT_SECS);
+        assert_eq!(bench_timeout_secs(1, Bits::Both), 60);
+        assert_eq!(bench_timeout_secs(90_000, Bits::B64), 60 + 45);
+        assert_eq!(bench_timeout_secs(90_000, Bits::B32), 60 + 36);
+        assert_eq!(
+            bench_timeout_secs(u64::MAX, Bits::Both),
+            MAX_BENCH_TIMEOUT_SECS
+        );
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct BenchRow {
     /// `bare`, `null` or `create_close`.
     pub kind: String,
     pub cpus: u32,
+    /// 64 or 32: the mode of the caller (a line without `bits=` is 64).
+    pub bits: u32,
     pub median: f64,
     pub min: f64,
     pub max: f64,
@@ -79,6 +81,7 @@ pub struct BenchError {
     pub path: String,
     pub kind: String,
     pub cpus: u32,
+    pub bits: u32,
     pub message: String,
 }
 
@@ -287,7 +290,7 @@ fn required<T: std::str::FromStr>(fields: &Fields, verb: &str, key: &str) -> Res
     })
 }
 
-/// `bench path=<p> kind=<k> cpus=<n> median=<c> min=<c> max=<c> n=<n> batches=<b>`,
+/// `bench path=<p> kind=<k> cpus=<n> bits=<32|64> median=<c> min=<c> max=<c> n=<n> batches=<b>`,
 /// keys in any order; cycles are decimal, finite, and min ≤ median ≤ max.
 fn parse_bench(rest: &str) -> Result<BenchRow, Malformed> {
     let fields = Fields::parse(rest);
@@ -311,6 +314,7 @@ fn parse_bench(rest: &str) -> Result<BenchRow, Malformed> {
         path: text("path")?,
         kind: text("kind")?,
         cpus: required(&fields, "bench", "cpus")?,
+        bits: bits(&fields, "bench")?,
         median: cycles("median")?,
         min: cycles("min")?,
         max: cycles("max")?,
@@ -326,13 +330,26 @@ fn parse_bench(rest: &str) -> Result<BenchRow, Malformed> {
     Ok(row)
 }
 
-/// `bench-error path=<p> kind=<k> cpus=<n> <message to end of line>`.
+/// `bits=`: 32 or 64, and 64 when it is missing (a kernel without
+/// 32-bit rows).
+fn bits(fields: &Fields, verb: &str) -> Result<u32, Malformed> {
+    match fields.get("bits") {
+        None => Ok(64),
+        Some("32") => Ok(32),
+        Some("64") => Ok(64),
+        Some(other) => Err(Malformed(format!(
+            "`{verb}` with bits={other}: the caller's mode is 32 or 64"
+        ))),
+    }
+}
+
+/// `bench-error path=<p> kind=<k> cpus=<n> [bits=<32|64>] <message to end of line>`.
 fn parse_bench_error(rest: &str) -> Result<BenchError, Malformed> {
     let mut fields = Fields::default();
     let mut rest = rest;
     loop {
         let (token, after) = word(rest);
-        let known = ["path=", "kind=", "cpus="]
+        let known = ["path=", "kind=", "cpus=", "bits="]
             .iter()
             .any(|key| token.starts_with(key));
         if !known {
@@ -351,6 +368,7 @@ fn parse_bench_error(rest: &str) -> Result<BenchError, Malformed> {
         path: text("path")?,
         kind: text("kind")?,
         cpus: required(&fields, "bench-error", "cpus")?,
+        bits: bits(&fields, "bench-error")?,
         message: rest.trim_end().to_owned(),
     })
 }
@@ -619,13 +637,14 @@ mod tests {
     fn bench_lines() {
         assert_eq!(
             ev(
-                "@@syslab 0123456789abcdef bench path=int2e kind=null cpus=2 median=3028.4 \
+                "@@syslab 0123456789abcdef bench path=int2e kind=null cpus=2 bits=32 median=3028.4 \
                 min=2756.7 max=5679.5 n=10000 batches=9"
             ),
             Event::Bench(BenchRow {
                 path: "int2e".into(),
                 kind: "null".into(),
                 cpus: 2,
+                bits: 32,
                 median: 3028.4,
                 min: 2756.7,
                 max: 5679.5,
@@ -640,8 +659,9 @@ mod tests {
             panic!("not bench")
         };
         assert_eq!(
-            (row.path.as_str(), row.median, row.batches),
-            ("call", 8.0, 1)
+            (row.path.as_str(), row.median, row.batches, row.bits),
+            ("call", 8.0, 1, 64),
+            "no bits=: a 64-bit row"
         );
         assert_eq!(
             ev(
@@ -652,15 +672,16 @@ mod tests {
                 path: "sysenter".into(),
                 kind: "create_close".into(),
                 cpus: 2,
+                bits: 64,
                 message: "CPU 1: 3 of 10000 operations failed".into(),
             })
         );
         let Event::BenchError(e) =
-            ev("@@syslab 0123456789abcdef bench-error path=call kind=bare cpus=1")
+            ev("@@syslab 0123456789abcdef bench-error path=call kind=bare cpus=1 bits=32")
         else {
             panic!("not bench-error")
         };
-        assert_eq!(e.message, "");
+        assert_eq!((e.message.as_str(), e.bits), ("", 32));
     }
 
     #[test]
@@ -677,6 +698,10 @@ mod tests {
             (
                 "bench path=call kind=bare cpus=one median=1 min=1 max=1 n=1 batches=1",
                 "cpus=one",
+            ),
+            (
+                "bench path=call kind=bare cpus=1 bits=16 median=1 min=1 max=1 n=1 batches=1",
+                "bits=16",
             ),
             (
                 "bench path=call kind=bare cpus=1 median=x min=1 max=1 n=1 batches=1",

@@ -68,7 +68,9 @@ rdmsr 175
 !cpuinfo
 !descriptor gdt 1
 u SharedUserData!SystemCallStub 3
+u SharedUserData!SystemCallStub64 3
 u ntdll!ZwCreateMutant 4
+u ntdll32!ZwCreateMutant 4
 !idt 2e
 # hostile input: each gets one line, and the session goes on
 db 0
@@ -178,18 +180,52 @@ fn windows_xp_session_on_both_profiles() {
             "{what}\n{text}"
         );
         assert!(text.contains("Segment is present, DPL = 0, Not system segment, Code segment"));
+        // The article's 32-bit stub at 0x7ffe0300, decoded as 32-bit code,
+        // and the 64-bit one at 0x7ffe0310.
+        let line = |start: &str| {
+            text.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("{what}: no line {start}\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(line("7ffe0300 "), "7ffe0300 8b d4 mov edx, esp", "{what}");
         let (insn, bytes) = if cpu == "intel" {
             ("sysenter", "0f 34")
         } else {
             ("syscall", "0f 05")
         };
-        let stub_line = text
-            .lines()
-            .find(|l| l.starts_with("7ffe0303 ") || l.starts_with("7ffe0305 "))
-            .and_then(|_| text.lines().find(|l| l.ends_with(insn)))
-            .unwrap_or_else(|| panic!("{what}: the stub's {insn}\n{text}"));
-        assert!(stub_line.contains(bytes), "{what}: {stub_line}");
+        assert_eq!(
+            line("7ffe0302 "),
+            format!("7ffe0302 {bytes} {insn}"),
+            "{what}"
+        );
+        assert_eq!(line("7ffe0304 "), "7ffe0304 c3 ret", "{what}");
+        let stub64 = if cpu == "intel" {
+            "7ffe0313 "
+        } else {
+            "7ffe0315 "
+        };
+        assert_eq!(line(stub64), format!("{stub64}{bytes} {insn}"), "{what}");
         assert!(text.contains("ntdll!xp::ZwCreateMutant:") && text.contains("call rdx"));
+        // The article's XP ZwCreateMutant, byte for byte.
+        assert!(
+            text.contains("ntdll32!xp::ZwCreateMutant:"),
+            "{what}\n{text}"
+        );
+        for (bytes, asm) in [
+            ("b8 2b 00 00 00", "mov eax, 0x2b"),
+            ("ba 00 03 fe 7f", "mov edx, 0x7ffe0300"),
+            ("ff d2", "call edx"),
+            ("c2 10 00", "ret 0x10"),
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains(&format!(" {bytes} ")) && l.ends_with(asm)),
+                "{what}: {bytes} {asm}\n{text}"
+            );
+        }
         assert!(
             text.contains("KF_FAST_SYSCALL (0x1000) is set"),
             "{what}\n{text}"
@@ -223,6 +259,23 @@ fn windows_2000_session_on_both_profiles() {
             .unwrap_or_else(|| panic!("{what}: ZwCreateMutant's int 0x2e\n{text}"));
         assert!(int2e.contains("cd 2e"), "{int2e}");
         assert!(text.contains("ntdll!nt::ZwCreateMutant:"), "{what}\n{text}");
+        // The article's Windows 2000 ZwCreateMutant, byte for byte.
+        assert!(
+            text.contains("ntdll32!nt::ZwCreateMutant:"),
+            "{what}\n{text}"
+        );
+        for (bytes, asm) in [
+            ("b8 25 00 00 00", "mov eax, 0x25"),
+            ("8d 54 24 04", "lea edx, [esp+4]"),
+            ("cd 2e", "int 0x2e"),
+            ("c2 10 00", "ret 0x10"),
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains(&format!(" {bytes} ")) && l.ends_with(asm)),
+                "{what}: {bytes} {asm}\n{text}"
+            );
+        }
         assert!(
             text.contains("KF_FAST_SYSCALL (0x1000) is clear"),
             "{what}\n{text}"

@@ -15,19 +15,30 @@
 //!
 //! and the `call` row is a plain call/ret in ring 3, the floor.
 //!
+//! Each row is timed for 64-bit callers and for 32-bit ones (`bits=`): a
+//! 32-bit thread runs the same loop in 32-bit code through the 32-bit
+//! stubs, the article's own instructions. Its `int2e` rows are Windows
+//! 2000's `lea edx,[esp+4]; int 0x2e` and its fast rows XP's `mov edx,
+//! 0x7ffe0300; call edx` into SharedUserData's 32-bit stub (SYSENTER on
+//! Intel, SYSCALL through CSTAR on AMD).
+//!
 //! The kernel counts whatever the TSC counts: cycles, or with the grader's
 //! `-icount shift=0` guest instructions (`count=` on the command line names
 //! which, and the `info bench` line repeats it as `unit=`).
 
+use crate::mode::UserMode;
 use crate::percpu::PerCpu;
 use crate::thread::ThreadExit;
 use alloc::vec::Vec;
 use syslab_abi::user_test::*;
 
-/// One path to time: its name in the report and the user program's path id.
+/// One path to time: its name in the report, the user program's path id,
+/// and the mode of the thread that calls through it.
+#[derive(Clone, Copy)]
 struct Path {
     name: &'static str,
     id: u64,
+    mode: UserMode,
 }
 
 const KINDS: [(&str, u64); 3] = [
@@ -79,11 +90,21 @@ mod imp {
         // RCX and R11 still hold the user's RIP and RFLAGS.
         core::arch::naked_asm!("sysretq");
     }
+    #[unsafe(naked)]
+    unsafe extern "C" fn bare_sysenter32() {
+        // The same for 32-bit code: EIP from EDX, ESP from ECX, CS = SYSENTER_CS + 16.
+        core::arch::naked_asm!("sti", "sysexit");
+    }
+    #[unsafe(naked)]
+    unsafe extern "C" fn bare_syscall32() {
+        // sysretl: EIP from ECX, back to 32-bit code (the entry was CSTAR's).
+        core::arch::naked_asm!("sysret");
+    }
     // ANCHOR_END: bare_stubs
 
     /// Points `path`'s entry at its bare stub on every CPU (`bare = true`),
-    /// or back at the student's entry.
-    fn set_bare(path: u64, bare: bool) {
+    /// or back at the student's entry, for callers of `mode`.
+    fn set_bare(path: u64, mode: UserMode, bare: bool) {
         let student = crate::student::student();
         match path {
             PATH_INT2E => {
@@ -98,18 +119,27 @@ mod imp {
                 });
             }
             BENCH_PATH_SYSENTER | PATH_SYSCALL => {
-                let (msr, stub, entry) = if path == PATH_SYSCALL {
-                    (
+                let (msr, stub, entry) = match (path, mode) {
+                    (PATH_SYSCALL, UserMode::Long) => (
                         msr::IA32_LSTAR,
                         bare_syscall as *const () as u64,
                         student.lab3.ki_system_call64 as *const () as u64,
-                    )
-                } else {
-                    (
+                    ),
+                    (PATH_SYSCALL, UserMode::Compat) => (
+                        msr::IA32_CSTAR,
+                        bare_syscall32 as *const () as u64,
+                        student.lab3.ki_system_call32 as *const () as u64,
+                    ),
+                    (_, UserMode::Long) => (
                         msr::IA32_SYSENTER_EIP,
                         bare_sysenter as *const () as u64,
                         student.lab2.ki_fast_call_entry as *const () as u64,
-                    )
+                    ),
+                    (_, UserMode::Compat) => (
+                        msr::IA32_SYSENTER_EIP,
+                        bare_sysenter32 as *const () as u64,
+                        student.lab2.ki_fast_call_entry as *const () as u64,
+                    ),
                 };
                 let value = if bare { stub } else { entry };
                 // SAFETY: both targets are entry points for this MSR.
@@ -120,11 +150,12 @@ mod imp {
     }
 
     // ANCHOR: time_on
-    /// Runs `n` operations of `kind` (`BENCH_*`) through `path` in ring 3 on
-    /// every online CPU that `on` picks, all at once, and returns each one's
-    /// TSC ticks. The benchmark's rows and the `kd>` prompt's `bench` both
-    /// time through this.
+    /// Runs `n` operations of `kind` (`BENCH_*`) through `path` in ring 3,
+    /// in a thread of `mode`, on every online CPU that `on` picks, all at
+    /// once, and returns each one's TSC ticks. The benchmark's rows and the
+    /// `kd>` prompt's `bench` both time through this.
     pub fn time_on(
+        mode: UserMode,
         path: u64,
         kind: u64,
         n: u64,
@@ -134,7 +165,8 @@ mod imp {
             if !on(c.cpu) {
                 return None;
             }
-            let exit = crate::test::user::run_with_input(c, BENCH, path, &[kind, n]);
+            let watchdog = crate::thread::WATCHDOG_MS.load(core::sync::atomic::Ordering::Relaxed);
+            let exit = crate::test::user::run_thread(c, mode, BENCH, path, &[kind, n], watchdog);
             let r = crate::process::report(c.cpu).words;
             Some((exit, r[0], r[1]))
         });
@@ -162,29 +194,33 @@ mod imp {
 
     /// Runs one batch of `n` operations on each of the first `cpus` CPUs at
     /// once; returns cycles per operation for each CPU that ran.
-    fn batch(path: u64, kind: u64, n: u64, cpus: u32) -> Result<Vec<f64>, alloc::string::String> {
-        let ticks = time_on(path, kind, n, &|cpu| cpu < cpus)?;
+    fn batch(p: &Path, kind: u64, n: u64, cpus: u32) -> Result<Vec<f64>, alloc::string::String> {
+        let ticks = time_on(p.mode, p.id, kind, n, &|cpu| cpu < cpus)?;
         Ok(ticks.iter().map(|&(_, t)| t as f64 / n as f64).collect())
     }
 
-    /// The paths this boot can time, in the report's order.
-    fn paths() -> Vec<Path> {
-        let sysenter =
-            crate::shared_user_data::chosen() == Some(crate::shared_user_data::StubKind::Sysenter);
-        let mut paths = alloc::vec![Path {
-            name: "int2e",
-            id: PATH_INT2E
-        }];
-        if sysenter {
-            paths.push(Path {
-                name: "sysenter",
-                id: BENCH_PATH_SYSENTER,
-            });
+    /// The paths this boot can time for callers of `mode`, in the report's
+    /// order: the call floor, `int 0x2e`, then SYSENTER (on Intel) and
+    /// SYSCALL. A 32-bit caller's fast path is SharedUserData's 32-bit
+    /// stub, which is one of the two.
+    fn paths(mode: UserMode) -> Vec<Path> {
+        use crate::shared_user_data::{StubKind, chosen};
+        let path = |name, id| Path { name, id, mode };
+        let stub = chosen();
+        let mut paths = alloc::vec![path("call", BENCH_PATH_CALL), path("int2e", PATH_INT2E)];
+        match mode {
+            UserMode::Long => {
+                if stub == Some(StubKind::Sysenter) {
+                    paths.push(path("sysenter", BENCH_PATH_SYSENTER));
+                }
+                paths.push(path("syscall", PATH_SYSCALL));
+            }
+            UserMode::Compat => match stub {
+                Some(StubKind::Sysenter) => paths.push(path("sysenter", BENCH_PATH_SYSENTER)),
+                Some(StubKind::Syscall) => paths.push(path("syscall", PATH_SYSCALL)),
+                _ => {}
+            },
         }
-        paths.push(Path {
-            name: "syscall",
-            id: PATH_SYSCALL,
-        });
         paths
     }
 
@@ -194,36 +230,46 @@ mod imp {
         let batches = batches.clamp(1, 99);
         let per_batch = (iterations / batches).max(1);
         let tsc_khz = crate::time::tsc_khz();
-        let paths = paths();
-        let sysenter = paths.iter().any(|p| p.id == BENCH_PATH_SYSENTER);
+        let bits = crate::cmdline().bits;
+        let modes: Vec<UserMode> = [UserMode::Long, UserMode::Compat]
+            .into_iter()
+            .filter(|m| bits.includes(m.bits()))
+            .collect();
+        let sysenter = paths(UserMode::Long)
+            .iter()
+            .any(|p| p.id == BENCH_PATH_SYSENTER);
         let max_cpus = crate::percpu::online().min(2);
         crate::proto!(
-            "info bench tsc_khz={tsc_khz} iterations={} batches={batches} sysenter={} unit={}",
+            "info bench tsc_khz={tsc_khz} iterations={} batches={batches} sysenter={} unit={} bits={}",
             per_batch * batches,
             sysenter as u8,
-            crate::cmdline().count
+            crate::cmdline().count,
+            bits.name()
         );
         for cpus in 1..=max_cpus {
-            let mut rows: Vec<(&str, &str, u64)> = alloc::vec![("call", "bare", BENCH_PATH_CALL)];
-            for p in &paths {
-                for (kind, _) in KINDS {
-                    rows.push((p.name, kind, p.id));
+            let mut rows: Vec<(Path, &str, u64)> = Vec::new();
+            for &mode in &modes {
+                for p in paths(mode) {
+                    if p.id == BENCH_PATH_CALL {
+                        rows.push((p, "bare", BENCH_BARE));
+                        continue;
+                    }
+                    for (kind_name, kind) in KINDS {
+                        rows.push((p, kind_name, kind));
+                    }
                 }
             }
-            for (name, kind_name, path) in rows {
-                let kind = KINDS
-                    .iter()
-                    .find(|k| k.0 == kind_name)
-                    .map_or(BENCH_BARE, |k| k.1);
-                let bare = kind == BENCH_BARE && path != BENCH_PATH_CALL;
+            for (p, kind_name, kind) in rows {
+                let (name, bits) = (p.name, p.mode.bits());
+                let bare = kind == BENCH_BARE && p.id != BENCH_PATH_CALL;
                 if bare {
-                    set_bare(path, true);
+                    set_bare(p.id, p.mode, true);
                 }
-                let _ = batch(path, kind, per_batch.min(1000), cpus); // warm up caches and TLBs
+                let _ = batch(&p, kind, per_batch.min(1000), cpus); // warm up caches and TLBs
                 let mut samples = Samples(Vec::new());
                 let mut error = None;
                 for _ in 0..batches {
-                    match batch(path, kind, per_batch, cpus) {
+                    match batch(&p, kind, per_batch, cpus) {
                         Ok(v) => samples.0.extend(v),
                         Err(e) => {
                             error = Some(e);
@@ -232,15 +278,17 @@ mod imp {
                     }
                 }
                 if bare {
-                    set_bare(path, false);
+                    set_bare(p.id, p.mode, false);
                 }
                 if let Some(e) = error {
-                    crate::proto!("bench-error path={name} kind={kind_name} cpus={cpus} {e}");
+                    crate::proto!(
+                        "bench-error path={name} kind={kind_name} cpus={cpus} bits={bits} {e}"
+                    );
                     continue;
                 }
                 let (median, min, max) = samples.stats();
                 crate::proto!(
-                    "bench path={name} kind={kind_name} cpus={cpus} median={median:.1} min={min:.1} max={max:.1} n={per_batch} batches={batches}"
+                    "bench path={name} kind={kind_name} cpus={cpus} bits={bits} median={median:.1} min={min:.1} max={max:.1} n={per_batch} batches={batches}"
                 );
             }
         }
@@ -254,7 +302,10 @@ mod imp {
     /// single-steps through QEMU's gdb stub.
     pub fn anatomy() -> ! {
         crate::thread::WATCHDOG_MS.store(0, core::sync::atomic::Ordering::Relaxed);
-        for p in &paths() {
+        for p in paths(UserMode::Long)
+            .iter()
+            .filter(|p| p.id != BENCH_PATH_CALL)
+        {
             crate::proto!("info anatomy path={}", p.name);
             let results = crate::test::user::on_each_cpu(|c: &PerCpu| {
                 (c.cpu == 0)

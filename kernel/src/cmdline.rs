@@ -45,6 +45,35 @@ pub struct Cmdline<'a> {
     /// Benchmark: what the grader made the TSC count, `cycles` or
     /// `instructions` (under `-icount`); only reported back.
     pub count: &'a str,
+    /// Benchmark: which rows to time, those of 32-bit or of 64-bit callers.
+    pub bits: Bits,
+}
+
+/// `bits=32|64|both`: the benchmark's rows of 32-bit callers (the article's
+/// own instructions), of 64-bit ones, or both (the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bits {
+    B32,
+    B64,
+    Both,
+}
+
+impl Bits {
+    /// Whether rows of `bits`-bit callers (32 or 64) are timed.
+    pub fn includes(self, bits: u32) -> bool {
+        matches!(
+            (self, bits),
+            (Bits::Both, _) | (Bits::B32, 32) | (Bits::B64, 64)
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bits::B32 => "32",
+            Bits::B64 => "64",
+            Bits::Both => "both",
+        }
+    }
 }
 
 impl<'a> Cmdline<'a> {
@@ -66,6 +95,7 @@ impl<'a> Cmdline<'a> {
             seed: 0,
             replay: false,
             count: "cycles",
+            bits: Bits::Both,
         };
         for word in line.split_ascii_whitespace() {
             let Some((key, value)) = word.split_once('=') else {
@@ -86,6 +116,13 @@ impl<'a> Cmdline<'a> {
                 "seed" => c.seed = parse_number(value).unwrap_or(c.seed),
                 "replay" => c.replay = value == "1",
                 "count" => c.count = value,
+                "bits" => {
+                    c.bits = match value {
+                        "32" => Bits::B32,
+                        "64" => Bits::B64,
+                        _ => Bits::Both,
+                    }
+                }
                 "inject" => {
                     c.inject = match value {
                         "ring0" => Some(Inject::Ring0Fault),
@@ -144,6 +181,10 @@ mod tests {
         assert_eq!((c.iterations, c.batches), (0xFF_FFFF, 5));
         assert_eq!(c.count, "instructions");
         assert_eq!(Cmdline::parse("lab=bench").count, "cycles");
+        assert_eq!(Cmdline::parse("lab=bench").bits, Bits::Both);
+        let b = Cmdline::parse("bits=32").bits;
+        assert!(b.includes(32) && !b.includes(64));
+        assert_eq!(Cmdline::parse("bits=64").bits.name(), "64");
         let c = Cmdline::parse("iterations=zz");
         assert_eq!(c.iterations, 90_000);
     }

@@ -26,8 +26,7 @@ use syslab_abi::user_test::EXIT_OK_STATUS;
 // The model's picture of the address space is the kernel's.
 const _: () = assert!(model::USER_BASE == crate::mm::paging::USER_BASE);
 const _: () = assert!(model::USER_TOP == crate::mm::paging::USER_TOP);
-const _: () = assert!(model::SYSEXIT_RETURN == crate::shared_user_data::KI_FAST_SYSTEM_CALL_RET);
-const _: () = assert!(page::SYSENTER_ENTRY == crate::syscall::sysenter::COMPAT_SYSENTER_FAULT);
+const _: () = assert!(model::SYSEXIT_RETURN == crate::shared_user_data::KI_FAST_SYSTEM_CALL_RET64);
 const _: () = assert!(
     MAX_CPUS == 8,
     "kernel/user/src/fuzz.rs keeps state for 8 CPUs"
@@ -267,6 +266,8 @@ fn run_cpu(me: &PerCpu, c: &Cmdline, paths: Paths, start: u64, end: u64) -> CpuR
             rflags: crate::test::user::USER_RFLAGS,
             args: [FUZZ_TEST, me.cpu as u64, 0],
             watchdog_ms: crate::thread::WATCHDOG_MS.load(Relaxed),
+            mode: crate::mode::UserMode::Long,
+            system: crate::os::current(),
         });
         judge(me.cpu, p, exit);
         CALLS[me.cpu as usize].store(p.calls, Relaxed);
@@ -431,6 +432,7 @@ mod tests {
             rsp: 0,
             rflags: 0x202,
             cr2: 0,
+            mode: crate::mode::UserMode::Long,
         };
         assert_eq!(
             describe_exit(&ThreadExit::Killed(f)).as_str(),

@@ -25,6 +25,7 @@ pub mod gdt;
 pub mod idt;
 pub mod kd;
 pub mod mm;
+pub mod mode;
 pub mod msr;
 pub mod ob;
 pub mod os;

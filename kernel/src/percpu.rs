@@ -10,6 +10,7 @@
 //! with `offset_of!` so that no stub counts bytes by hand.
 
 use crate::gdt::{Gdt, Tss};
+use crate::mode::{SysenterFrame, ThreadMode, UserMode};
 use crate::msr;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -49,15 +50,19 @@ pub const IST_STACKS: usize = 4;
 /// frame the CPU pushes there.
 pub const IST_TOP_RESERVED: u64 = 16;
 
+/// The slots of `Counters::exits`: one per `SystemCallExit`, and slot 0.
+pub const EXIT_SLOTS: usize = 6;
+
 /// Counters, readable from any CPU. The exit counters record which return
 /// instruction each system call took, which is how the tests tell a safe
 /// fallback from a lucky return (FACTS.md: QEMU does not fault where
 /// Intel CPUs do).
 #[derive(Default)]
 pub struct Counters {
-    pub exit_iretq: AtomicU64,
-    pub exit_sysexit: AtomicU64,
-    pub exit_sysret: AtomicU64,
+    /// Returns to ring 3 by exit, indexed by `student::SystemCallExit as
+    /// usize` (1 iretq, 2 sysexitq, 3 sysretq, 4 the 32-bit sysexit, 5
+    /// sysretl; slot 0 is unused): an index, so that counting takes no branch.
+    pub exits: [AtomicU64; EXIT_SLOTS],
     pub user_faults: AtomicU64,
     /// NMIs taken, whatever they interrupted (paranoid.rs).
     pub nmis: AtomicU64,
@@ -78,6 +83,10 @@ pub struct PerCpu {
     pub kernel_stack_top: u64,
     /// `gs:[16]`: where KiSystemCall64 parks the user RSP while it switches stacks.
     pub user_rsp_scratch: UnsafeCell<u64>,
+    /// `gs:[24]`..: the mode of the user thread on this CPU, and the parts of
+    /// its SYSENTER frame that the CPU does not save (mode.rs). Written by
+    /// `thread::run_user` before the thread starts; read by KiFastCallEntry.
+    pub thread_mode: UnsafeCell<ThreadMode>,
     /// This CPU's number, 0 for the boot CPU.
     pub cpu: u32,
     /// Its local APIC id (from the MADT).
@@ -126,6 +135,21 @@ pub const PERCPU_SELF: usize = core::mem::offset_of!(PerCpu, self_ptr);
 pub const PERCPU_KERNEL_STACK: usize = core::mem::offset_of!(PerCpu, kernel_stack_top);
 pub const PERCPU_USER_RSP: usize = core::mem::offset_of!(PerCpu, user_rsp_scratch);
 const _: () = assert!(PERCPU_SELF == 0 && PERCPU_KERNEL_STACK == 8 && PERCPU_USER_RSP == 16);
+// ANCHOR: sysenter_offsets
+/// What KiFastCallEntry pushes for the thread on this CPU: `gs:[PERCPU_SYSENTER_SS]`
+/// is its `KTrapFrame::ss`, and so on (mode.rs, `SysenterFrame`).
+pub const PERCPU_SYSENTER_SS: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, ss);
+pub const PERCPU_SYSENTER_CS: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, cs);
+pub const PERCPU_SYSENTER_RIP: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, rip);
+/// What to add to RDX for the arguments: 16 for a 64-bit thread, 8 for a 32-bit one.
+pub const PERCPU_SYSENTER_ARGS: usize =
+    core::mem::offset_of!(PerCpu, thread_mode) + core::mem::offset_of!(SysenterFrame, args);
+// ANCHOR_END: sysenter_offsets
+const _: () = assert!(core::mem::offset_of!(ThreadMode, sysenter) == 0);
+const _: () = assert!(PERCPU_SYSENTER_SS == 24 && PERCPU_SYSENTER_ARGS == 48);
 
 // SAFETY: the UnsafeCell fields are touched only by the owning CPU.
 unsafe impl Sync for PerCpu {}
@@ -142,6 +166,7 @@ impl PerCpu {
             self_ptr: core::ptr::null(),
             kernel_stack_top: stacks.kernel.top,
             user_rsp_scratch: UnsafeCell::new(0),
+            thread_mode: UnsafeCell::new(ThreadMode::new(UserMode::Long, crate::os::Os::WindowsXp)),
             cpu,
             apic_id,
             state: AtomicU8::new(STARTING),
@@ -212,28 +237,33 @@ pub fn cpu_id() -> u32 {
     current().cpu
 }
 
-/// Offsets in the block of the counters the system-call exit increments
-/// (`count`), derived from the types like the stubs' offsets above.
-pub const COUNT_EXIT_IRETQ: usize = core::mem::offset_of!(PerCpu, counters.exit_iretq);
-pub const COUNT_EXIT_SYSEXIT: usize = core::mem::offset_of!(PerCpu, counters.exit_sysexit);
-pub const COUNT_EXIT_SYSRET: usize = core::mem::offset_of!(PerCpu, counters.exit_sysret);
+/// The offset in the block of `counters.exits[0]`, which [`count_exit`]
+/// indexes, derived from the types like the stubs' offsets above.
+pub const COUNT_EXITS: usize = core::mem::offset_of!(PerCpu, counters.exits);
+const _: () = assert!(COUNT_EXITS.is_multiple_of(8));
 
-/// Adds one to the running CPU's counter at `OFFSET` (one of the
-/// `COUNT_*` offsets) in a single instruction, `inc qword ptr gs:[OFFSET]`,
-/// as Linux's `this_cpu_inc` does: no load of the block's address, and no
-/// locked read-modify-write, since only this CPU writes its counters. The
-/// others read them with relaxed loads, and an aligned 8-byte store is
-/// atomic (Intel SDM Vol. 3A §9.1.1, "Guaranteed Atomic Operations"), so a reader sees the old or the new
-/// count. Kernel mode only, like [`current`].
+/// Adds one to the running CPU's counter of `exit` in a single
+/// instruction, `inc qword ptr gs:[COUNT_EXITS + exit * 8]`, as Linux's
+/// `this_cpu_inc` does: no load of the block's address, no branch on the
+/// exit, and no locked read-modify-write, since only this CPU writes its
+/// counters. The others read them with relaxed loads, and an aligned
+/// 8-byte store is atomic (Intel SDM Vol. 3A §9.1.1, "Guaranteed Atomic
+/// Operations"), so a reader sees the old or the new count. Kernel mode
+/// only, like [`current`].
 #[cfg(target_os = "none")]
 #[inline(always)]
-pub fn count<const OFFSET: usize>() {
-    const {
-        assert!(OFFSET.is_multiple_of(8) && OFFSET + 8 <= size_of::<PerCpu>());
-    }
-    // SAFETY: in kernel mode GS points at this CPU's block, and OFFSET is
-    // an aligned u64 counter in it (checked above, and by the names).
-    unsafe { core::arch::asm!("inc qword ptr gs:[{o}]", o = const OFFSET, options(nostack)) };
+pub fn count_exit(exit: crate::student::SystemCallExit) {
+    const { assert!((crate::student::SystemCallExit::Sysret32 as usize) < EXIT_SLOTS) };
+    // SAFETY: in kernel mode GS points at this CPU's block, and every
+    // exit's slot lies inside `counters.exits` (checked above).
+    unsafe {
+        core::arch::asm!(
+            "inc qword ptr gs:[{o} + {i} * 8]",
+            o = const COUNT_EXITS,
+            i = in(reg) exit as u64,
+            options(nostack),
+        )
+    };
 }
 
 /// CPU `n`'s block, if it exists.

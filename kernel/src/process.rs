@@ -1,5 +1,6 @@
-//! The user process: the user program's image, one stack and one report
-//! page per CPU, all in the one address space that every CPU shares.
+//! The user process: the user program's image, two stacks (one for its
+//! 64-bit threads above 4 GiB, one for its 32-bit threads below) and one
+//! report page per CPU, all in the one address space that every CPU shares.
 //!
 //! The grader passes the user program (kernel/user) as QEMU's `-initrd`,
 //! which PVH hands over as boot module 0. Each PT_LOAD segment is copied
@@ -22,6 +23,8 @@ pub struct UserImage {
     pub exit_trap: u64,
     /// `syslab_landing`: a place to send a thread by changing its frame.
     pub landing: u64,
+    /// `syslab_start32`: where a 32-bit thread starts, in compatibility mode.
+    pub entry32: u64,
 }
 
 static IMAGE: spin::Once<UserImage> = spin::Once::new();
@@ -73,14 +76,27 @@ pub fn load(space: &mut AddressSpace, bytes: &[u8], cpus: u64) -> Result<UserIma
         .ok_or("the user program has no syslab_exit_trap symbol")?;
     let landing = find_symbol(&elf, "syslab_landing")
         .ok_or("the user program has no syslab_landing symbol")?;
+    let entry32 = find_symbol(&elf, "syslab_start32")
+        .ok_or("the user program has no syslab_start32 symbol")?;
+    if entry32 >= layout::FOUR_GIB {
+        return Err(alloc::format!(
+            "the user program's 32-bit entry {entry32:#x} lies above 4 GiB, out of 32-bit code's reach"
+        ));
+    }
+    space.map_new(
+        layout::FOUR_GIB_EDGE,
+        (layout::FOUR_GIB_EDGE_SIZE / PAGE_SIZE) as usize,
+        flags::USER | flags::WRITABLE | flags::NO_EXECUTE,
+    );
     for cpu in 0..cpus {
-        let top = layout::user_stack_top(cpu);
         let pages = (layout::USER_STACK_SIZE / PAGE_SIZE) as usize;
-        space.map_new(
-            top - layout::USER_STACK_SIZE,
-            pages,
-            flags::USER | flags::WRITABLE | flags::NO_EXECUTE,
-        );
+        for top in [layout::user_stack_top(cpu), layout::user32_stack_top(cpu)] {
+            space.map_new(
+                top - layout::USER_STACK_SIZE,
+                pages,
+                flags::USER | flags::WRITABLE | flags::NO_EXECUTE,
+            );
+        }
         space.map_new(
             layout::report_page(cpu),
             1,
@@ -91,10 +107,22 @@ pub fn load(space: &mut AddressSpace, bytes: &[u8], cpus: u64) -> Result<UserIma
         entry: elf.header.pt2.entry_point(),
         exit_trap,
         landing,
+        entry32,
     };
     IMAGE.call_once(|| image);
     crate::thread::set_exit_trap(exit_trap);
     Ok(image)
+}
+
+/// The address of the user program's symbol `name` (a label of its
+/// assembly, say), read from the ELF the kernel loaded.
+pub fn user_symbol(name: &str) -> Option<u64> {
+    let module = crate::start_info()?.modules().first()?;
+    // SAFETY: QEMU placed the initrd there, in identity-mapped RAM that
+    // nothing else uses.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(module.paddr as *const u8, module.size as usize) };
+    find_symbol(&ElfFile::new(bytes).ok()?, name)
 }
 
 fn find_symbol(elf: &ElfFile, name: &str) -> Option<u64> {

@@ -1,7 +1,8 @@
 //! Inputs that break the labs' rules one condition at a time.
 //!
 //! The students' pure functions (the GDT rule of Lab 2, `sysexit_safe`,
-//! `sysret_safe` and `choose_exit`) are each a conjunction of conditions.
+//! `sysret_safe`, their 32-bit twins and `choose_exit`) are each a
+//! conjunction of conditions.
 //! A test that only feeds them good inputs and a few very bad ones passes
 //! a function that forgot one condition. So every case here starts from an
 //! input that passes and changes exactly one thing, and the tests run each
@@ -14,7 +15,7 @@ use crate::gdt::{KERNEL_CS, KERNEL_DS, SegmentDescriptor, USER_CS, USER_CS32, US
 use crate::gdt::{bits, standard_gdt};
 use crate::mm::paging::{USER_BASE, USER_TOP};
 use crate::student::{GdtRuleError, SystemCallExit};
-use crate::trap::{ENTRY_SYSCALL, ENTRY_SYSENTER, KTrapFrame, rflags};
+use crate::trap::{ENTRY_SYSCALL, ENTRY_SYSCALL32, ENTRY_SYSENTER, KTrapFrame, rflags};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -260,7 +261,7 @@ const UPPER_HALF: u64 = 0xFFFF_8000_0000_1000;
 pub fn sysenter_frame() -> KTrapFrame {
     KTrapFrame {
         entry: ENTRY_SYSENTER,
-        rip: crate::shared_user_data::KI_FAST_SYSTEM_CALL_RET,
+        rip: crate::shared_user_data::KI_FAST_SYSTEM_CALL_RET64,
         cs: USER_CS as u64,
         rflags: rflags::IF | rflags::RESERVED1,
         rsp: USER_RSP,
@@ -469,6 +470,228 @@ pub fn sysret_cases() -> Vec<FrameCase> {
 }
 // ANCHOR_END: sysret_cases
 
+/// A stack pointer as a 32-bit thread has one (below 4 GiB).
+const USER32_RSP: u64 = syslab_abi::layout::USER32_STACKS_TOP - 0x100;
+/// The first address 32-bit code cannot hold.
+const FOUR_GIB: u64 = syslab_abi::layout::FOUR_GIB;
+/// A kernel address that 32-bit code can name: the kernel image, below 1 GiB.
+const KERNEL_ADDRESS32: u64 = 0x0010_0000;
+
+/// A frame as KiFastCallEntry builds it for a 32-bit thread: may leave
+/// through the 32-bit `sysexit`.
+pub fn sysenter32_frame() -> KTrapFrame {
+    KTrapFrame {
+        entry: ENTRY_SYSENTER,
+        rip: crate::shared_user_data::KI_FAST_SYSTEM_CALL_RET,
+        cs: USER_CS32 as u64,
+        rflags: rflags::IF | rflags::RESERVED1,
+        rsp: USER32_RSP,
+        ss: USER_DS as u64,
+        ..Default::default()
+    }
+}
+
+/// A frame as KiSystemCall32 builds it (RCX = RIP, R11 = RFLAGS): may
+/// leave through `sysretl`.
+pub fn syscall32_frame() -> KTrapFrame {
+    let (rip, flags) = (USER_BASE + 0x1234, rflags::IF | rflags::RESERVED1);
+    KTrapFrame {
+        entry: ENTRY_SYSCALL32,
+        rcx: rip,
+        r11: flags,
+        rip,
+        rflags: flags,
+        cs: USER_CS32 as u64,
+        ss: USER_DS as u64,
+        rsp: USER32_RSP,
+        ..Default::default()
+    }
+}
+
+// ANCHOR: sysexit32_cases
+/// `sysexit32_safe` and `choose_exit` on 32-bit SYSENTER frames: the
+/// untouched frame and the edges of 32-bit user space leave by the 32-bit
+/// `sysexit`; each condition broken alone, and every address that 32-bit
+/// code cannot hold, sends the frame to `iretq`.
+pub fn sysexit32_cases() -> Vec<FrameCase> {
+    use SystemCallExit::{Iretq, Sysexit32};
+    let base = sysenter32_frame();
+    let with = |f: fn(&mut KTrapFrame)| {
+        let mut frame = base;
+        f(&mut frame);
+        frame
+    };
+    let case = |what, frame, exit| FrameCase { what, frame, exit };
+    alloc::vec![
+        case("an untouched 32-bit SYSENTER frame", base, Sysexit32),
+        case(
+            "RIP on the last byte below 4 GiB",
+            with(|f| f.rip = FOUR_GIB - 1),
+            Sysexit32
+        ),
+        case(
+            "RSP at the lowest user address",
+            with(|f| f.rsp = USER_BASE),
+            Sysexit32
+        ),
+        case(
+            "RIP 4 GiB (the 32-bit SYSEXIT would return to EIP 0)",
+            with(|f| f.rip = FOUR_GIB),
+            Iretq
+        ),
+        case("RIP non-canonical", with(|f| f.rip = NON_CANONICAL), Iretq),
+        case(
+            "RIP a kernel address below 4 GiB",
+            with(|f| f.rip = KERNEL_ADDRESS32),
+            Iretq
+        ),
+        case("RIP 0", with(|f| f.rip = 0), Iretq),
+        case(
+            "RSP 4 GiB (ESP would be 0)",
+            with(|f| f.rsp = FOUR_GIB),
+            Iretq
+        ),
+        case(
+            "RSP a 64-bit thread's stack, above 4 GiB",
+            with(|f| f.rsp = USER_RSP),
+            Iretq
+        ),
+        case(
+            "RSP a kernel address below 4 GiB",
+            with(|f| f.rsp = KERNEL_ADDRESS32),
+            Iretq
+        ),
+        case(
+            "CS the 64-bit user code 0x2b",
+            with(|f| f.cs = USER_CS as u64),
+            Iretq
+        ),
+        case(
+            "CS 0x18, the 32-bit user code with RPL 0",
+            with(|f| f.cs = (USER_CS32 & !3) as u64),
+            Iretq
+        ),
+        case(
+            "SS 0x33, the 64-bit SYSEXIT's",
+            with(|f| f.ss = USER_SS as u64),
+            Iretq
+        ),
+        case(
+            "SS 0x20, the user data with RPL 0",
+            with(|f| f.ss = (USER_DS & !3) as u64),
+            Iretq
+        ),
+        case("TF set", with(|f| f.rflags |= rflags::TF), Iretq),
+        case("IF clear", with(|f| f.rflags &= !rflags::IF), Iretq),
+        case(
+            "entry SYSCALL from 32-bit code (RCX and R11 do not match)",
+            with(|f| f.entry = ENTRY_SYSCALL32),
+            Iretq
+        ),
+        case("entry int 0x2e", with(|f| f.entry = 0x2E), Iretq),
+    ]
+}
+// ANCHOR_END: sysexit32_cases
+
+// ANCHOR: sysret32_cases
+/// `sysret32_safe` and `choose_exit` on 32-bit SYSCALL (CSTAR) frames, the
+/// same way; and no other exit mistaken for `sysretl`.
+pub fn sysret32_cases() -> Vec<FrameCase> {
+    use SystemCallExit::{Iretq, Sysexit32, Sysret32};
+    let base = syscall32_frame();
+    let with = |f: fn(&mut KTrapFrame)| {
+        let mut frame = base;
+        f(&mut frame);
+        frame
+    };
+    let case = |what, frame, exit| FrameCase { what, frame, exit };
+    alloc::vec![
+        case("an untouched 32-bit SYSCALL frame", base, Sysret32),
+        case(
+            "RIP on the last page below 4 GiB",
+            with(|f| set_rip(f, FOUR_GIB - 0x1000)),
+            Sysret32
+        ),
+        case(
+            "RIP changed, RCX not (RCX != RIP)",
+            with(|f| f.rip += 0x10),
+            Iretq
+        ),
+        case(
+            "RCX changed, RIP not (RCX != RIP)",
+            with(|f| f.rcx += 0x10),
+            Iretq
+        ),
+        case(
+            "RFLAGS changed, R11 not (R11 != RFLAGS)",
+            with(|f| f.rflags |= rflags::DF),
+            Iretq
+        ),
+        case(
+            "R11 changed, RFLAGS not (R11 != RFLAGS)",
+            with(|f| f.r11 |= rflags::DF),
+            Iretq
+        ),
+        case(
+            "RIP = RCX 4 GiB (sysretl would return to EIP 0)",
+            with(|f| set_rip(f, FOUR_GIB)),
+            Iretq
+        ),
+        case(
+            "RIP = RCX non-canonical",
+            with(|f| set_rip(f, NON_CANONICAL)),
+            Iretq
+        ),
+        case(
+            "RIP = RCX a kernel address below 4 GiB",
+            with(|f| set_rip(f, KERNEL_ADDRESS32)),
+            Iretq
+        ),
+        case(
+            "TF set (in RFLAGS and R11)",
+            with(|f| set_flag(f, rflags::TF)),
+            Iretq
+        ),
+        case(
+            "RF set (in RFLAGS and R11)",
+            with(|f| set_flag(f, rflags::RF)),
+            Iretq
+        ),
+        case(
+            "CS the 64-bit user code 0x2b",
+            with(|f| f.cs = USER_CS as u64),
+            Iretq
+        ),
+        case(
+            "CS 0x18, the 32-bit user code with RPL 0",
+            with(|f| f.cs = (USER_CS32 & !3) as u64),
+            Iretq
+        ),
+        case(
+            "SS 0x33, the 64-bit SYSEXIT's",
+            with(|f| f.ss = USER_SS as u64),
+            Iretq
+        ),
+        case(
+            "SS 0x20, the user data with RPL 0",
+            with(|f| f.ss = (USER_DS & !3) as u64),
+            Iretq
+        ),
+        case(
+            "entry SYSCALL from 64-bit code (LSTAR), with a 32-bit frame",
+            with(|f| f.entry = ENTRY_SYSCALL),
+            Iretq
+        ),
+        case(
+            "entry SYSENTER: the 32-bit sysexit takes it, never sysretl",
+            with(|f| f.entry = ENTRY_SYSENTER),
+            Sysexit32
+        ),
+        case("entry int 0x2e", with(|f| f.entry = 0x2E), Iretq),
+    ]
+}
+// ANCHOR_END: sysret32_cases
+
 /// RIP and RCX both: the frame still looks as SYSCALL left it.
 fn set_rip(f: &mut KTrapFrame, rip: u64) {
     f.rip = rip;
@@ -504,5 +727,7 @@ mod tests {
     fn frame_cases_start_from_a_fast_frame() {
         assert_eq!(sysexit_cases()[0].exit, SystemCallExit::Sysexit);
         assert_eq!(sysret_cases()[0].exit, SystemCallExit::Sysret);
+        assert_eq!(sysexit32_cases()[0].exit, SystemCallExit::Sysexit32);
+        assert_eq!(sysret32_cases()[0].exit, SystemCallExit::Sysret32);
     }
 }

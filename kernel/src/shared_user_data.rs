@@ -1,30 +1,33 @@
 //! SharedUserData: a page the kernel fills and every process sees, read-only
 //! and executable, at Windows XP's address 0x7FFE0000.
 //!
-//! At offset 0x300 it holds `SystemCallStub`, which the kernel picks at boot
-//! from CPUID. ntdll's stubs do `mov eax, N; mov rdx, 0x7FFE0300; call rdx`,
-//! so one ntdll serves every CPU: on XP the stub was `mov edx, esp;
-//! sysenter; ret` on a CPU with SEP and `lea edx, [esp+8]; int 2e; ret`
-//! otherwise. The 64-bit stubs here are:
+//! It holds two `SystemCallStub`s, which the kernel picks at boot from
+//! CPUID and the vendor: at offset 0x300, where XP had it, the 32-bit stub
+//! that the 32-bit ntdll calls (`mov eax, N; mov edx, 0x7FFE0300; call
+//! edx`), and at 0x310 the 64-bit one that the 64-bit ntdll calls. One
+//! ntdll of each kind then serves every CPU:
 //!
-//! | stub       | code                                         | RDX on entry to the kernel |
-//! |------------|----------------------------------------------|----------------------------|
-//! | `sysenter` | `mov rdx, rsp; sysenter; ret`                | the user RSP               |
-//! | `syscall`  | `lea rdx, [rsp + 16]; syscall; ret`          | the arguments              |
-//! | `int2e`    | `lea rdx, [rsp + 16]; int 0x2e; ret`         | the arguments              |
+//! | kind       | 32-bit stub at 0x7FFE0300                  | 64-bit stub at 0x7FFE0310           |
+//! |------------|--------------------------------------------|-------------------------------------|
+//! | `sysenter` | `mov edx, esp; sysenter; ret` (the article's, XP's KiFastSystemCall) | `mov rdx, rsp; sysenter; ret` |
+//! | `syscall`  | `mov edx, esp; syscall; ret` (through CSTAR) | `lea rdx, [rsp + 16]; syscall; ret` |
+//! | `int2e`    | `lea edx, [esp + 8]; int 0x2e; ret` (XP's KiIntSystemCall) | `lea rdx, [rsp + 16]; int 0x2e; ret` |
 //!
-//! At the stub, `[rsp]` returns into the ntdll stub and `[rsp + 8]` into
-//! its caller, so the arguments start at `[rsp + 16]`. SYSEXIT returns to the
-//! stub's `ret` at [`KI_FAST_SYSTEM_CALL_RET`], as XP's KiFastCallEntry
-//! returned to 0x7FFE0304.
+//! In the SYSENTER and SYSCALL stubs of the 32-bit side, EDX is the caller's
+//! ESP, so the arguments start two 4-byte return addresses above it, at
+//! EDX + 8; in every `int 0x2e` stub, and in the 64-bit SYSCALL stub, RDX
+//! points at the arguments themselves. The 64-bit SYSENTER stub passes RSP,
+//! with the arguments at RDX + 16. SYSEXIT returns to the stub's `ret`:
+//! [`KI_FAST_SYSTEM_CALL_RET`] (0x7FFE0304, as on XP) for 32-bit code,
+//! [`KI_FAST_SYSTEM_CALL_RET64`] for 64-bit code.
 
 // ANCHOR: addresses
-/// Where the page lives in every address space.
-pub const SHARED_USER_DATA: u64 = 0x7FFE_0000;
-/// The `SystemCallStub` that ntdll calls.
-pub const SYSTEM_CALL_STUB: u64 = SHARED_USER_DATA + 0x300;
-/// The `ret` after `sysenter` in the sysenter stub: where SYSEXIT returns.
-pub const KI_FAST_SYSTEM_CALL_RET: u64 = SYSTEM_CALL_STUB + 5;
+pub use syslab_abi::layout::{SHARED_USER_DATA, SYSTEM_CALL_STUB, SYSTEM_CALL_STUB64};
+/// The `ret` after `sysenter` in the 32-bit stub, where the 32-bit SYSEXIT
+/// returns: XP's KiFastSystemCallRet.
+pub const KI_FAST_SYSTEM_CALL_RET: u64 = syslab_abi::layout::SYSTEM_CALL_RETURN;
+/// The `ret` after `sysenter` in the 64-bit stub, where `sysexitq` returns.
+pub const KI_FAST_SYSTEM_CALL_RET64: u64 = syslab_abi::layout::SYSTEM_CALL_RETURN64;
 // ANCHOR_END: addresses
 
 /// Which instruction `SystemCallStub` uses.
@@ -45,6 +48,9 @@ impl StubKind {
     }
 }
 
+/// Which of a kind's two stubs: for 32-bit or for 64-bit callers.
+pub use crate::mode::UserMode;
+
 /// What the choice depends on.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuFeatures {
@@ -58,9 +64,12 @@ pub struct CpuFeatures {
 
 // ANCHOR: policy
 /// The policy, as XP's: SYSENTER where the CPU runs it, on Intel. AMD CPUs
-/// report SEP too, but raise #UD for SYSENTER in 64-bit mode (QEMU does the
-/// same), so the vendor decides as much as the bit. From Lab 3 on, AMD
-/// CPUs get SYSCALL, their native fast call; before, `int 0x2e`.
+/// report SEP too, but raise #UD for SYSENTER in long mode, in 64-bit and
+/// compatibility mode alike (QEMU does the same), so the vendor decides as
+/// much as the bit. From Lab 3 on, AMD CPUs get SYSCALL, their native fast
+/// call, which they also run from 32-bit code (through CSTAR, as Linux's
+/// 32-bit vDSO does on AMD); before, `int 0x2e`. One kind serves both
+/// stubs: the CPU that runs one runs the other.
 pub fn choose_stub(cpu: CpuFeatures, syscall_path_ready: bool) -> (StubKind, &'static str) {
     if cpu.intel && cpu.sep {
         (StubKind::Sysenter, "Intel CPU with CPUID.01H:EDX.SEP = 1")
@@ -101,10 +110,30 @@ pub fn chosen() -> Option<StubKind> {
 #[cfg(target_os = "none")]
 mod imp {
     // ANCHOR: stubs
-    // The three stubs, assembled here and copied into the page at boot.
+    // The six stubs, assembled here and copied into the page at boot. The
+    // 32-bit ones are assembled as 32-bit code: they run in compatibility
+    // mode, and their bytes are the article's and XP's. (`mov.s` picks the
+    // other encoding of a register-to-register MOV, 8B /r, which XP's
+    // `8b d4` is; the assembler's default is 89 /r.)
     core::arch::global_asm!(
         ".pushsection .rodata.system_call_stubs, \"a\"",
+        ".global scs32_sysenter, scs32_sysenter_ret, scs32_syscall, scs32_int2e",
         ".global scs_sysenter, scs_sysenter_ret, scs_syscall, scs_int2e, scs_end",
+        ".code32",
+        "scs32_sysenter:",
+        "    mov.s edx, esp",
+        "    sysenter",
+        "scs32_sysenter_ret:",
+        "    ret",
+        "scs32_syscall:",
+        "    mov.s edx, esp",
+        "    syscall",
+        "    ret",
+        "scs32_int2e:",
+        "    lea edx, [esp + 8]",
+        "    int 0x2e",
+        "    ret",
+        ".code64",
         "scs_sysenter:",
         "    mov rdx, rsp",
         "    sysenter",
@@ -124,53 +153,81 @@ mod imp {
     // ANCHOR_END: stubs
 
     unsafe extern "C" {
+        pub static scs32_sysenter: u8;
+        pub static scs32_sysenter_ret: u8;
+        static scs32_syscall: u8;
+        static scs32_int2e: u8;
         pub static scs_sysenter: u8;
         pub static scs_sysenter_ret: u8;
-        pub static scs_syscall: u8;
-        pub static scs_int2e: u8;
-        pub static scs_end: u8;
+        static scs_syscall: u8;
+        static scs_int2e: u8;
+        static scs_end: u8;
     }
 
     /// The bytes of one stub.
-    pub fn code(kind: super::StubKind) -> &'static [u8] {
-        let (start, end) = match kind {
-            super::StubKind::Sysenter => (&raw const scs_sysenter, &raw const scs_syscall),
-            super::StubKind::Syscall => (&raw const scs_syscall, &raw const scs_int2e),
-            super::StubKind::Int2e => (&raw const scs_int2e, &raw const scs_end),
+    pub fn code(kind: super::StubKind, mode: super::UserMode) -> &'static [u8] {
+        use super::StubKind::*;
+        use super::UserMode::*;
+        let (start, end) = match (mode, kind) {
+            (Compat, Sysenter) => (&raw const scs32_sysenter, &raw const scs32_syscall),
+            (Compat, Syscall) => (&raw const scs32_syscall, &raw const scs32_int2e),
+            (Compat, Int2e) => (&raw const scs32_int2e, &raw const scs_sysenter),
+            (Long, Sysenter) => (&raw const scs_sysenter, &raw const scs_syscall),
+            (Long, Syscall) => (&raw const scs_syscall, &raw const scs_int2e),
+            (Long, Int2e) => (&raw const scs_int2e, &raw const scs_end),
         };
         // SAFETY: the labels bound the stub's bytes in .rodata.
         unsafe { core::slice::from_raw_parts(start, end.offset_from(start) as usize) }
     }
+
+    /// Where a label lies, as a number: folded into one constant with the
+    /// stub's address, a difference of two labels would not fit the 32-bit
+    /// immediates of the static code model.
+    pub fn address(label: *const u8) -> u64 {
+        core::hint::black_box(label as u64)
+    }
 }
 
-/// The bytes of stub `kind`, as the page holds them at SYSTEM_CALL_STUB.
+/// The bytes of stub `kind` for `mode`'s callers, as the page holds them
+/// at `SYSTEM_CALL_STUB` (32-bit) or `SYSTEM_CALL_STUB64`.
 #[cfg(target_os = "none")]
-pub fn stub_code(kind: StubKind) -> &'static [u8] {
-    imp::code(kind)
+pub fn stub_code(kind: StubKind, mode: UserMode) -> &'static [u8] {
+    imp::code(kind, mode)
 }
 
-/// Maps the page into `space`, writes the chosen stub and reports the choice.
+/// Where `mode`'s stub lives in the page.
+pub const fn stub_address(mode: UserMode) -> u64 {
+    match mode {
+        UserMode::Compat => SYSTEM_CALL_STUB,
+        UserMode::Long => SYSTEM_CALL_STUB64,
+    }
+}
+
+/// Maps the page into `space`, writes the chosen stubs and reports the choice.
 #[cfg(target_os = "none")]
 pub fn install(space: &mut crate::mm::paging::AddressSpace, syscall_path_ready: bool) -> StubKind {
     use crate::mm::paging::flags::USER;
-    // The labels' addresses as numbers: folded into one constant with the
-    // stub's address, their difference would not fit the 32-bit immediates
-    // of the static code model.
-    let ret_offset = core::hint::black_box(&raw const imp::scs_sysenter_ret as u64)
-        - &raw const imp::scs_sysenter as u64;
-    assert_eq!(
-        SYSTEM_CALL_STUB + ret_offset as u64,
-        KI_FAST_SYSTEM_CALL_RET
-    );
+    // The SYSENTER stubs' `ret`s must be where the kernel's frames say.
+    let ret32 = imp::address(&raw const imp::scs32_sysenter_ret)
+        - imp::address(&raw const imp::scs32_sysenter);
+    let ret64 =
+        imp::address(&raw const imp::scs_sysenter_ret) - imp::address(&raw const imp::scs_sysenter);
+    assert_eq!(SYSTEM_CALL_STUB + ret32, KI_FAST_SYSTEM_CALL_RET);
+    assert_eq!(SYSTEM_CALL_STUB64 + ret64, KI_FAST_SYSTEM_CALL_RET64);
     let cpu = cpu_features();
     let (kind, why) = choose_stub(cpu, syscall_path_ready);
     let page = space.map_new(SHARED_USER_DATA, 1, USER); // read-only, executable
-    let code = imp::code(kind);
-    // SAFETY: `page` is a fresh 4 KiB page; the stub is a few bytes at 0x300.
-    unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), page.add(0x300), code.len()) };
+    for mode in [UserMode::Compat, UserMode::Long] {
+        let code = imp::code(kind, mode);
+        let offset = (stub_address(mode) - SHARED_USER_DATA) as usize;
+        // SAFETY: `page` is a fresh 4 KiB page; each stub is a few bytes in
+        // its own 16-byte slot.
+        unsafe { core::ptr::copy_nonoverlapping(code.as_ptr(), page.add(offset), code.len()) };
+    }
     CHOSEN.call_once(|| kind);
     crate::kprintln!(
-        "SharedUserData: SystemCallStub at {SYSTEM_CALL_STUB:#x} uses {} ({why})",
+        "SharedUserData: SystemCallStub at {SYSTEM_CALL_STUB:#x} (32-bit) and {SYSTEM_CALL_STUB64:#x} \
+         (64-bit) use {} ({why})",
         kind.name()
     );
     crate::proto!(

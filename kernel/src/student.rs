@@ -39,6 +39,8 @@ pub struct Lab3 {
     pub program_syscall_msrs: fn(cpu: &PerCpu),
     /// `KiSystemCall64`: the target of LSTAR.
     pub ki_system_call64: unsafe extern "C" fn(),
+    /// `KiSystemCall32`: the target of CSTAR, SYSCALL from 32-bit code.
+    pub ki_system_call32: unsafe extern "C" fn(),
 }
 
 /// Everything the labs implement.
@@ -50,18 +52,25 @@ pub struct Student {
 // ANCHOR_END: student
 
 // ANCHOR: exit
-/// The three ways back to ring 3: KiSystemCallExit, KiSystemCallExit2 and
-/// KiSystemCallExit3 in the article's Table 3. The entry stubs compare the
-/// value in RAX after KiSystemServiceExit with these.
+/// The ways back to ring 3: KiSystemCallExit, KiSystemCallExit2 and
+/// KiSystemCallExit3 in the article's Table 3, and the 32-bit forms of the
+/// two fast ones for 32-bit callers. The entry stubs compare the value in
+/// RAX after KiSystemServiceExit with these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum SystemCallExit {
-    /// `iretq`: restores everything from the frame; always safe.
+    /// `iretq`: restores everything from the frame, in either mode; always safe.
     Iretq = 1,
-    /// `sysexitq`: RIP from RDX, RSP from RCX.
+    /// `sysexitq`: RIP from RDX, RSP from RCX; CS = SYSENTER_CS + 32 (64-bit code).
     Sysexit = 2,
-    /// `sysretq`: RIP from RCX, RFLAGS from R11.
+    /// `sysretq`: RIP from RCX, RFLAGS from R11; CS = STAR[63:48] + 16 (64-bit code).
     Sysret = 3,
+    /// `sysexit` (no REX.W): EIP from EDX, ESP from ECX; CS = SYSENTER_CS + 16
+    /// (32-bit code), SS = SYSENTER_CS + 24.
+    Sysexit32 = 4,
+    /// `sysretl` (`sysret` without REX.W): EIP from ECX, EFLAGS from R11;
+    /// CS = STAR[63:48] (32-bit code), SS = STAR[63:48] + 8.
+    Sysret32 = 5,
 }
 // ANCHOR_END: exit
 

@@ -8,8 +8,9 @@
 //! system call or a fault, [`end_current`] restores the runner's stack and
 //! registers, and `run_user` returns what happened.
 
-use crate::gdt::{USER_CS, USER_SS};
-use crate::percpu;
+use crate::mode::{ThreadMode, UserMode};
+use crate::os::Os;
+use crate::percpu::{self, PERCPU_SYSENTER_CS, PERCPU_SYSENTER_SS};
 use crate::trap::KTrapFrame;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -24,6 +25,10 @@ pub struct UserStart {
     /// The watchdog: how long the thread may run before the LAPIC timer
     /// kills it, in milliseconds (0: no limit, for the benchmark).
     pub watchdog_ms: u64,
+    /// 64-bit or 32-bit code, for the thread's whole life (mode.rs).
+    pub mode: UserMode,
+    /// A 32-bit thread's system: whose service numbers it uses.
+    pub system: Os,
 }
 
 /// The watchdog for user threads, in milliseconds: far above any test's
@@ -49,6 +54,8 @@ pub struct Fault {
     pub rflags: u64,
     /// CR2 for a page fault, else 0.
     pub cr2: u64,
+    /// The mode the thread was started in (set when it is killed).
+    pub mode: UserMode,
 }
 
 impl Fault {
@@ -61,6 +68,7 @@ impl Fault {
             rsp: frame.rsp,
             rflags: frame.rflags,
             cr2: if frame.entry == 14 { cr2 } else { 0 },
+            mode: UserMode::Long,
         }
     }
 }
@@ -98,8 +106,13 @@ pub fn is_exit_trap(rip: u64) -> bool {
 #[cfg(target_os = "none")]
 pub fn run_user(start: &UserStart) -> ThreadExit {
     let me = percpu::current();
-    // SAFETY: only this CPU touches its thread slot.
-    unsafe { *me.thread.get() = Some(Thread { exit: None }) };
+    // SAFETY: only this CPU touches its thread slot and its thread's mode,
+    // and no thread runs on it now.
+    unsafe {
+        *me.thread.get() = Some(Thread { exit: None });
+        *me.thread_mode.get() = ThreadMode::new(start.mode, start.system);
+        load_data_selectors(start.mode);
+    }
     if start.watchdog_ms != 0 {
         crate::apic::arm_watchdog(start.watchdog_ms);
     }
@@ -135,12 +148,33 @@ pub fn exit_current(status: u64) -> ! {
 
 /// A fault from ring 3 kills the thread.
 #[cfg(target_os = "none")]
-pub fn kill_current(fault: Fault) -> ! {
-    percpu::current()
-        .counters
-        .user_faults
-        .fetch_add(1, Ordering::Relaxed);
+pub fn kill_current(mut fault: Fault) -> ! {
+    let me = percpu::current();
+    me.counters.user_faults.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: only this CPU touches its thread's mode.
+    fault.mode = unsafe { (*me.thread_mode.get()).mode };
     end_current(ThreadExit::Killed(fault))
+}
+
+/// DS and ES for a thread of `mode`. In 64-bit mode the CPU ignores them,
+/// and the `iretq` into ring 3 nulls the kernel's (a DPL-0 selector), so a
+/// 64-bit thread starts with 0. In compatibility mode every data access
+/// goes through DS or ES, and a null one faults: a 32-bit thread gets the
+/// user data selector, as Linux's `start_thread_compat` loads `__USER_DS`.
+///
+/// # Safety
+/// Only on the way into a new user thread (the kernel itself never uses DS
+/// or ES in 64-bit mode).
+#[cfg(target_os = "none")]
+unsafe fn load_data_selectors(mode: UserMode) {
+    let selector: u16 = match mode {
+        UserMode::Long => 0,
+        UserMode::Compat => crate::gdt::USER_DS,
+    };
+    // SAFETY: a null or DPL-3 data selector is always loadable in ring 0.
+    unsafe {
+        core::arch::asm!("mov ds, {0:x}", "mov es, {0:x}", in(reg) selector, options(nostack, preserves_flags))
+    };
 }
 
 /// Saves the runner's context at `*runner_rsp` and enters ring 3.
@@ -158,11 +192,12 @@ unsafe extern "C" fn enter_user(runner_rsp: *mut u64, start: *const UserStart) {
         "push r14",
         "push r15",
         "mov [rdi], rsp",
-        // The iretq frame: SS, RSP, RFLAGS, CS, RIP.
-        "push {user_ss}",
+        // The iretq frame: SS, RSP, RFLAGS, CS, RIP; the selectors of the
+        // thread's mode, which run_user has just written to this CPU's block.
+        "push qword ptr gs:[{user_ss}]",
         "push qword ptr [rsi + {rsp}]",
         "push qword ptr [rsi + {rflags}]",
-        "push {user_cs}",
+        "push qword ptr gs:[{user_cs}]",
         "push qword ptr [rsi + {rip}]",
         "mov rdi, [rsi + {arg0}]",
         "mov rdx, [rsi + {arg2}]",
@@ -184,8 +219,8 @@ unsafe extern "C" fn enter_user(runner_rsp: *mut u64, start: *const UserStart) {
         "swapgs",
         "iretq",
         // ANCHOR_END: enter_user
-        user_ss = const USER_SS as u64,
-        user_cs = const USER_CS as u64,
+        user_ss = const PERCPU_SYSENTER_SS,
+        user_cs = const PERCPU_SYSENTER_CS,
         rip = const core::mem::offset_of!(UserStart, rip),
         rsp = const core::mem::offset_of!(UserStart, rsp),
         rflags = const core::mem::offset_of!(UserStart, rflags),

@@ -47,7 +47,7 @@ pub struct KTrapFrame {
     pub rbx: u64,
     pub rax: u64,
     /// How the kernel was entered: an IDT vector (0..=255, 0x2E for
-    /// `int 0x2e`), [`ENTRY_SYSENTER`] or [`ENTRY_SYSCALL`].
+    /// `int 0x2e`), [`ENTRY_SYSENTER`], [`ENTRY_SYSCALL`] or [`ENTRY_SYSCALL32`].
     pub entry: u64,
     pub error_code: u64,
     pub rip: u64,
@@ -62,6 +62,9 @@ pub struct KTrapFrame {
 pub const ENTRY_SYSENTER: u64 = 0x100;
 /// `KTrapFrame::entry` of a frame built by KiSystemCall64 (SYSCALL).
 pub const ENTRY_SYSCALL: u64 = 0x101;
+/// `KTrapFrame::entry` of a frame built by KiSystemCall32 (SYSCALL from
+/// 32-bit code, through CSTAR).
+pub const ENTRY_SYSCALL32: u64 = 0x102;
 
 /// Size of the frame: 15 registers, entry, error code, 5 hardware words.
 pub const KTRAP_FRAME_SIZE: usize = 22 * 8;
@@ -120,6 +123,7 @@ pub fn vector_name(vector: u64) -> &'static str {
         0x2E => "int 0x2e",
         ENTRY_SYSENTER => "sysenter",
         ENTRY_SYSCALL => "syscall",
+        ENTRY_SYSCALL32 => "syscall (32-bit, CSTAR)",
         0xF0 => "watchdog (the LAPIC timer)",
         32..=255 => "interrupt",
         _ => "reserved",
@@ -407,6 +411,7 @@ mod imp {
             rsp,
             rflags,
             cr2: 0,
+            mode: crate::mode::UserMode::Long,
         })
     }
 
@@ -524,6 +529,9 @@ mod imp {
                 "; the call on this CPU came in through KiFastCallEntry (sysenter)"
             }
             (ENTRY_SYSCALL, 3) => "; the call on this CPU came in through KiSystemCall64 (syscall)",
+            (ENTRY_SYSCALL32, 3) => {
+                "; the call on this CPU came in through KiSystemCall32 (syscall from 32-bit code)"
+            }
             _ => "",
         }
     }

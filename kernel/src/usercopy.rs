@@ -201,3 +201,13 @@ pub fn put_user(dst: u64, value: u64) -> Result<(), UserFault> {
         Err(UserFault)
     }
 }
+
+/// Copies to the user space of a 32-bit caller: the whole range must lie
+/// below 4 GiB, which is all that caller can address, before anything is
+/// written.
+pub fn copy_to_user32(dst: u64, src: &[u8]) -> Result<(), UserFault> {
+    if !paging::is_user_range32(dst, src.len() as u64) {
+        return Err(UserFault);
+    }
+    copy_to_user(dst, src)
+}

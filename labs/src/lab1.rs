@@ -9,11 +9,11 @@
 #![allow(unused_imports)] // the imports are the tools you will need
 
 use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
-use syslab_kernel::gdt::KERNEL_CS;
+use syslab_kernel::gdt::{KERNEL_CS, USER_CS32};
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
-use syslab_kernel::mm::paging::is_user_range;
+use syslab_kernel::mm::paging::{is_user_range, is_user_range32};
 use syslab_kernel::not_implemented;
-use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry};
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry, ki_service_table32};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
 
@@ -58,6 +58,12 @@ extern "C" fn ki_system_service_todo() -> ! {
 /// (STATUS_ACCESS_VIOLATION if the range is not user memory or the copy
 /// faults), call the service and put its status in the frame's RAX. A
 /// service without arguments needs no check and no copy: call it at once.
+///
+/// TODO (book: Lab 2, "The 32-bit caller"): a caller in 32-bit code (the
+/// frame's CS is `USER_CS32`) has its own ABI: look its number up in
+/// `ki_service_table32()`, and copy 4-byte slots from EDX, widened with
+/// zeros, all of them below 4 GiB (`is_user_range32`). Decide that once,
+/// at the top, and leave the 64-bit path as it is.
 pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
     let _ = frame;
     not_implemented!("dispatch_system_service")

@@ -3,19 +3,21 @@
 //! Read the book's Lab 2 chapter first. You write:
 //! 1. [`check_sysenter_gdt`]: the selector rule SYSENTER and SYSEXIT impose on the GDT;
 //! 2. [`program_sysenter_msrs`]: IA32_SYSENTER_CS/ESP/EIP, on every CPU;
-//! 3. [`KiFastCallEntry`]: the entry stub, leaving through `KiSystemCallExit2`
-//!    (`sysexitq`) or the iretq fallback;
-//! 4. [`choose_exit`] and [`sysexit_safe`]: KiSystemServiceExit's decision.
+//! 3. [`KiFastCallEntry`]: the entry stub, for 64-bit and 32-bit callers,
+//!    leaving through `KiSystemCallExit2` (`sysexitq`, or the 32-bit
+//!    `sysexit`) or the iretq fallback;
+//! 4. [`choose_exit`], [`sysexit_safe`] and [`sysexit32_safe`]: KiSystemServiceExit's decision.
 #![allow(unused_imports)] // the imports are the tools you will need
 
-use syslab_kernel::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_SS};
+use syslab_kernel::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS, USER_SS};
 use syslab_kernel::msr;
 use syslab_kernel::not_implemented;
-use syslab_kernel::percpu::PerCpu;
-use syslab_kernel::shared_user_data::KI_FAST_SYSTEM_CALL_RET;
+use syslab_kernel::percpu::{
+    PERCPU_SYSENTER_ARGS, PERCPU_SYSENTER_CS, PERCPU_SYSENTER_RIP, PERCPU_SYSENTER_SS, PerCpu,
+};
 use syslab_kernel::student::{GdtRuleError, SystemCallExit};
-use syslab_kernel::syscall::exit::is_user_address;
-use syslab_kernel::trap::{ENTRY_SYSCALL, ENTRY_SYSENTER, KTrapFrame, rflags};
+use syslab_kernel::syscall::exit::{is_user_address, is_user_address32};
+use syslab_kernel::trap::{ENTRY_SYSCALL, ENTRY_SYSCALL32, ENTRY_SYSENTER, KTrapFrame, rflags};
 
 /// Checks that `gdt` has, at the selectors SYSENTER and SYSEXIT compute
 /// from `sysenter_cs`, the descriptors they assume.
@@ -45,6 +47,13 @@ pub fn program_sysenter_msrs(cpu: &PerCpu) {
 /// then `KiSystemServiceExit`, and leave through `sysexitq` or jump to
 /// `KiSystemCallExit` (your Lab 1 iretq exit) as it says.
 ///
+/// TODO (book: Lab 2, "The 32-bit caller"): SYSENTER does not say which
+/// mode the caller ran in; this CPU's block does, for its thread. Take the
+/// frame's SS, CS and RIP, and how far above RDX the arguments start, from
+/// `gs:[PERCPU_SYSENTER_SS]` and its neighbours, and leave a frame that
+/// `choose_exit` sends to `SystemCallExit::Sysexit32` through the 32-bit
+/// `sysexit`.
+///
 /// # Safety
 /// Only the CPU enters it, through SYSENTER; never call it from Rust.
 #[unsafe(no_mangle)]
@@ -61,7 +70,10 @@ extern "C" fn ki_fast_call_entry_todo() -> ! {
 ///
 /// TODO (book: Lab 2, "Choosing the exit"): the fast exit of the path the
 /// frame came in by when it is safe (`sysexit_safe`, and in Lab 3
-/// `crate::lab3::sysret_safe`), else `SystemCallExit::Iretq`.
+/// `crate::lab3::sysret_safe`), else `SystemCallExit::Iretq`. With the
+/// 32-bit caller ("The 32-bit caller"), the 32-bit exits too:
+/// `sysexit32_safe`, and in Lab 3 `crate::lab3::sysret32_safe` for
+/// `ENTRY_SYSCALL32`.
 pub fn choose_exit(frame: &KTrapFrame) -> SystemCallExit {
     let _ = frame;
     not_implemented!("choose_exit")
@@ -73,4 +85,12 @@ pub fn choose_exit(frame: &KTrapFrame) -> SystemCallExit {
 pub fn sysexit_safe(frame: &KTrapFrame) -> bool {
     let _ = frame;
     not_implemented!("sysexit_safe")
+}
+
+/// Whether the 32-bit `sysexit` can return this frame to 32-bit code.
+///
+/// TODO (book: Lab 2, "The 32-bit caller").
+pub fn sysexit32_safe(frame: &KTrapFrame) -> bool {
+    let _ = frame;
+    not_implemented!("sysexit32_safe")
 }

@@ -4,14 +4,17 @@
 //! 1. [`install_int2e_gate`]: IDT gate 0x2E, reachable from ring 3;
 //! 2. [`KiSystemService`]: the entry stub that builds the trap frame and
 //!    returns through `KiSystemCallExit` with `iretq`;
-//! 3. [`dispatch_system_service`]: the dispatcher every entry path calls.
+//! 3. [`dispatch_system_service`]: the dispatcher every entry path calls,
+//!    for 64-bit callers and for 32-bit ones.
 
 use core::mem::MaybeUninit;
-use syslab_kernel::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE};
-use syslab_kernel::gdt::KERNEL_CS;
+use syslab_kernel::abi::status::{
+    NtStatus, STATUS_ACCESS_VIOLATION, STATUS_INVALID_SYSTEM_SERVICE,
+};
+use syslab_kernel::gdt::{KERNEL_CS, USER_CS32};
 use syslab_kernel::idt::{Gate, GateType, Idt, VECTOR_SYSTEM_SERVICE};
-use syslab_kernel::mm::paging::is_user_range;
-use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry};
+use syslab_kernel::mm::paging::{is_user_range, is_user_range32};
+use syslab_kernel::syscall::table::{KI_SERVICE_TABLE, MAX_ARGS, ServiceEntry, ki_service_table32};
 use syslab_kernel::trap::KTrapFrame;
 use syslab_kernel::usercopy::copy_from_user_unchecked;
 
@@ -110,6 +113,11 @@ pub unsafe extern "C" fn KiSystemService() {
 // ANCHOR: dispatch
 /// The system-service dispatcher: NT's KiSystemService after the frame is built.
 pub extern "C" fn dispatch_system_service(frame: &mut KTrapFrame) {
+    // A 32-bit caller has an ABI of its own: decide that once, here, and
+    // leave the 64-bit path below as it was.
+    if frame.cs == USER_CS32 as u64 {
+        return dispatch_system_service32(frame);
+    }
     // The number is EAX; the upper half of RAX is not part of it.
     let number = frame.rax as u32 as usize;
     let Some(service) = KI_SERVICE_TABLE.get(number) else {
@@ -168,3 +176,47 @@ fn copy_arguments(rdx: u64, args: &mut [MaybeUninit<u64>]) -> Option<&[u64]> {
     Some(unsafe { &*(args as *const [MaybeUninit<u64>] as *const [u64]) })
 }
 // ANCHOR_END: dispatch
+
+// ANCHOR: dispatch32
+/// The dispatcher for a caller in 32-bit code (the frame's CS is the 32-bit
+/// user code): its system's service numbers, and 4-byte argument slots.
+#[inline(never)]
+fn dispatch_system_service32(frame: &mut KTrapFrame) {
+    // The number is EAX, in the numbering of the thread's system.
+    let Some(service) = ki_service_table32().get(frame.rax as u32) else {
+        frame.rax = STATUS_INVALID_SYSTEM_SERVICE as u64;
+        return;
+    };
+    let status = if service.arg_count == 0 {
+        (service.routine)(frame, &[])
+    } else {
+        call_with_arguments32(frame, service)
+    };
+    frame.rax = status as u64;
+}
+
+/// Copies a 32-bit caller's arguments: `arg_count` 4-byte slots at EDX.
+fn call_with_arguments32(frame: &mut KTrapFrame, service: &ServiceEntry) -> NtStatus {
+    let count = service.arg_count;
+    // EDX: 32-bit code has no upper half of RDX, whatever the register holds.
+    let at = frame.rdx as u32 as u64;
+    // All of it below 4 GiB, which is all that 32-bit code can address.
+    if !is_user_range32(at, (count * 4) as u64) {
+        return STATUS_ACCESS_VIOLATION;
+    }
+    let mut slots = [0u32; MAX_ARGS];
+    // SAFETY: the first `count` slots, as bytes; any bytes make a u32.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<u8>(), count * 4) };
+    // SAFETY: the range check above passed.
+    if unsafe { copy_from_user_unchecked(bytes, at) }.is_err() {
+        return STATUS_ACCESS_VIOLATION;
+    }
+    // Zero-extended: a 32-bit pointer, handle or count is never negative.
+    let mut args = [0u64; MAX_ARGS];
+    for (arg, &slot) in args.iter_mut().zip(&slots[..count]) {
+        *arg = slot as u64;
+    }
+    (service.routine)(frame, &args[..count])
+}
+// ANCHOR_END: dispatch32

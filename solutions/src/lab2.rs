@@ -2,17 +2,20 @@
 //!
 //! 1. [`check_sysenter_gdt`]: the selector rule SYSENTER and SYSEXIT impose on the GDT;
 //! 2. [`program_sysenter_msrs`]: IA32_SYSENTER_CS/ESP/EIP, on every CPU, each with its own stack;
-//! 3. [`KiFastCallEntry`]: builds the same trap frame as `int 0x2e` and leaves through
-//!    `KiSystemCallExit2` (`sysexitq`) or the iretq fallback;
-//! 4. [`choose_exit`] and [`sysexit_safe`]: KiSystemServiceExit's decision (the article's Table 3).
+//! 3. [`KiFastCallEntry`]: builds the same trap frame as `int 0x2e`, for a 64-bit or a
+//!    32-bit caller, and leaves through `KiSystemCallExit2` (`sysexitq`, or the 32-bit
+//!    `sysexit`) or the iretq fallback;
+//! 4. [`choose_exit`], [`sysexit_safe`] and [`sysexit32_safe`]: KiSystemServiceExit's
+//!    decision (the article's Table 3).
 
-use syslab_kernel::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_SS};
+use syslab_kernel::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS, USER_SS};
 use syslab_kernel::msr;
-use syslab_kernel::percpu::PerCpu;
-use syslab_kernel::shared_user_data::KI_FAST_SYSTEM_CALL_RET;
+use syslab_kernel::percpu::{
+    PERCPU_SYSENTER_ARGS, PERCPU_SYSENTER_CS, PERCPU_SYSENTER_RIP, PERCPU_SYSENTER_SS, PerCpu,
+};
 use syslab_kernel::student::{GdtRuleError, SystemCallExit};
-use syslab_kernel::syscall::exit::is_user_address;
-use syslab_kernel::trap::{ENTRY_SYSCALL, ENTRY_SYSENTER, KTrapFrame, rflags};
+use syslab_kernel::syscall::exit::{is_user_address, is_user_address32};
+use syslab_kernel::trap::{ENTRY_SYSCALL, ENTRY_SYSCALL32, ENTRY_SYSENTER, KTrapFrame, rflags};
 
 // ANCHOR: gdt_rule
 /// Checks the GDT against the selectors SYSENTER and SYSEXIT compute from
@@ -100,10 +103,11 @@ pub fn program_sysenter_msrs(cpu: &PerCpu) {
 ///
 /// On entry (SDM Vol. 2B, SYSENTER): RSP = IA32_SYSENTER_ESP (this CPU's
 /// kernel stack), CS = 0x08, SS = 0x10, IF = 0; nothing of the user's was
-/// saved. SharedUserData's stub did `mov rdx, rsp`, so RDX = the user RSP,
-/// with the arguments 16 bytes above it (past the two return addresses);
-/// EAX = the service number. GS is still the user's. TF, NT, AC and DF are
-/// as the user left them: SYSENTER clears none of them.
+/// saved, not even its CS, so not which mode it ran in. SharedUserData's
+/// stub did `mov rdx, rsp` (64-bit) or `mov edx, esp` (32-bit), so RDX =
+/// the user stack pointer, with the arguments two return addresses above
+/// it; EAX = the service number. GS is still the user's. TF, NT, AC and DF
+/// are as the user left them: SYSENTER clears none of them.
 ///
 /// # Safety
 /// Only the CPU enters it, through SYSENTER; never call it from Rust.
@@ -111,24 +115,28 @@ pub fn program_sysenter_msrs(cpu: &PerCpu) {
 #[unsafe(naked)]
 pub unsafe extern "C" fn KiFastCallEntry() {
     core::arch::naked_asm!(
-        // The hardware part of the frame, by hand: the user returns to the
-        // `ret` after `sysenter` in SharedUserData, on the stack it had.
-        "push {user_ss}",     // KTrapFrame::ss
-        "push rdx",           // KTrapFrame::rsp
-        "pushfq",             // KTrapFrame::rflags: the user's, but IF is now 0...
-        "bts qword ptr [rsp], 9", // ...and was 1 in ring 3 (RFLAGS.IF is bit 9)
-        "push {user_cs}",     // KTrapFrame::cs
-        "push {ret}",         // KTrapFrame::rip: KiFastSystemCallRet
-        "push 0",             // KTrapFrame::error_code
-        "push {entry}",       // KTrapFrame::entry: entered through SYSENTER
+        "swapgs", // GS -> this CPU's block, which knows the thread's mode
+        // The hardware part of the frame, by hand, from what this CPU's
+        // thread is (64-bit or 32-bit): the user returns to the `ret` of
+        // its SharedUserData stub, on the stack it had.
+        "push qword ptr gs:[{ss}]",  // KTrapFrame::ss: 0x33, or 0x23 for 32-bit code
+        "push rdx",                  // KTrapFrame::rsp: RSP (or ESP) at the stub
+        "pushfq",                    // KTrapFrame::rflags: the user's, but IF is now 0...
+        "bts qword ptr [rsp], 9",    // ...and was 1 in ring 3 (RFLAGS.IF is bit 9)
+        "push qword ptr gs:[{cs}]",  // KTrapFrame::cs: 0x2b, or 0x1b for 32-bit code
+        "push qword ptr gs:[{rip}]", // KTrapFrame::rip: KiFastSystemCallRet of that stub
+        "push 0",                    // KTrapFrame::error_code
+        "push {entry}",              // KTrapFrame::entry: entered through SYSENTER
         // Kernel flags: clear TF, NT, AC and DF that SYSENTER let through
         // (Linux does the same, pushq $X86_EFLAGS_FIXED; popfq).
         "push 2",
         "popfq",
-        "swapgs",
         "push rax",
         "push rbx",
         "push rcx",
+        // The dispatcher reads the arguments at [RDX]: skip the two return
+        // addresses, 16 bytes for 64-bit code and 8 for 32-bit code.
+        "add rdx, gs:[{args}]",
         "push rdx",
         "push rsi",
         "push rdi",
@@ -141,14 +149,12 @@ pub unsafe extern "C" fn KiFastCallEntry() {
         "push r13",
         "push r14",
         "push r15",
-        // The dispatcher reads the arguments at [RDX]: skip the two return addresses.
-        "add qword ptr [rsp + {rdx}], 16",
         "mov rdi, rsp",
         "call {dispatch}",
         "mov rdi, rsp",
         "call KiSystemServiceExit",
         "cmp rax, {sysexit}",
-        "jne KiSystemCallExit", // the iretq exit of Lab 1
+        "jne 3f",
         // KiSystemCallExit2: SYSEXIT takes RIP from RDX and RSP from RCX.
         "pop r15",
         "pop r14",
@@ -175,13 +181,43 @@ pub unsafe extern "C" fn KiFastCallEntry() {
         "popfq",
         "swapgs",
         "sti",
-        "sysexitq",
-        user_ss = const USER_SS as u64,
-        user_cs = const USER_CS as u64,
-        ret = const KI_FAST_SYSTEM_CALL_RET,
+        "sysexitq", // REX.W: CS = SYSENTER_CS + 32, SS = + 40, 64-bit code
+        "3:",
+        "cmp rax, {sysexit32}",
+        "jne KiSystemCallExit", // the iretq exit of Lab 1, for either mode
+        // The same for 32-bit code: every register back (a 32-bit thread can
+        // still far-jump to 64-bit code and read R8-R15), then EIP from EDX
+        // and ESP from ECX, which sysexit32_safe checked lie below 4 GiB.
+        "pop r15",
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rbp",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "pop rbx",
+        "pop rax",
+        "mov edx, [rsp + 16]",
+        "mov ecx, [rsp + 40]",
+        "push qword ptr [rsp + 32]",
+        "btr qword ptr [rsp], 9",
+        "popfq",
+        "swapgs",
+        "sti",
+        "sysexit", // no REX.W: CS = SYSENTER_CS + 16, SS = + 24, 32-bit code
+        ss = const PERCPU_SYSENTER_SS,
+        cs = const PERCPU_SYSENTER_CS,
+        rip = const PERCPU_SYSENTER_RIP,
+        args = const PERCPU_SYSENTER_ARGS,
         entry = const ENTRY_SYSENTER,
-        rdx = const core::mem::offset_of!(KTrapFrame, rdx),
         sysexit = const SystemCallExit::Sysexit as u64,
+        sysexit32 = const SystemCallExit::Sysexit32 as u64,
         dispatch = sym crate::lab1::dispatch_system_service,
     );
 }
@@ -194,6 +230,19 @@ pub fn choose_exit(frame: &KTrapFrame) -> SystemCallExit {
     match frame.entry {
         ENTRY_SYSENTER if sysexit_safe(frame) => SystemCallExit::Sysexit,
         ENTRY_SYSCALL if crate::lab3::sysret_safe(frame) => SystemCallExit::Sysret,
+        _ => choose_exit32(frame),
+    }
+}
+
+/// The rest of the choice: a frame that neither 64-bit fast exit takes may
+/// be a 32-bit caller's. Apart and cold, so that the compiler lays out the
+/// 64-bit decision as a straight line that returns without this call.
+#[cold]
+#[inline(never)]
+fn choose_exit32(frame: &KTrapFrame) -> SystemCallExit {
+    match frame.entry {
+        ENTRY_SYSENTER if sysexit32_safe(frame) => SystemCallExit::Sysexit32,
+        ENTRY_SYSCALL32 if crate::lab3::sysret32_safe(frame) => SystemCallExit::Sysret32,
         _ => SystemCallExit::Iretq,
     }
 }
@@ -213,3 +262,19 @@ pub fn sysexit_safe(frame: &KTrapFrame) -> bool {
         && frame.rflags & rflags::IF != 0
 }
 // ANCHOR_END: exit
+
+// ANCHOR: exit32
+/// Whether the 32-bit `sysexit` can return this frame to 32-bit code.
+pub fn sysexit32_safe(frame: &KTrapFrame) -> bool {
+    // The 32-bit SYSEXIT loads EIP from EDX and ESP from ECX and zeroes the
+    // upper halves: a RIP or RSP above 4 GiB would come back as another
+    // address. Both must be user addresses that 32-bit code can hold.
+    is_user_address32(frame.rip) && is_user_address32(frame.rsp)
+    // It forces CS = SYSENTER_CS + 16 and SS = SYSENTER_CS + 24.
+        && frame.cs == USER_CS32 as u64
+        && frame.ss == USER_DS as u64
+    // TF and IF, as for sysexitq.
+        && frame.rflags & rflags::TF == 0
+        && frame.rflags & rflags::IF != 0
+}
+// ANCHOR_END: exit32

@@ -21,6 +21,7 @@ pub static SYSLAB_STUDENT: Student = Student {
     lab3: Lab3 {
         program_syscall_msrs: lab3::program_syscall_msrs,
         ki_system_call64: lab3::KiSystemCall64,
+        ki_system_call32: lab3::KiSystemCall32,
     },
 };
 

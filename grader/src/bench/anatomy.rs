@@ -36,7 +36,7 @@ use wait_timeout::ChildExt;
 
 use super::phases::{self, Counts, Cut, Phase, Step};
 use super::report::{self, Styles, write_failure};
-use super::table::{BARE, CALL, INT2E, NULL, PATHS, Run, Unit};
+use super::table::{BARE, Bits, CALL, INT2E, NULL, PATHS, Run, Unit};
 use super::{BenchCmdline, boot, diagnose_boot, fresh_logs, machine_for};
 use crate::builder::Images;
 use crate::cli::Bench;
@@ -238,6 +238,8 @@ pub fn run(b: &Bench, ws: &Workspace, images: &Images, kernel: Option<&Symbolize
     let timed = if b.count.units().contains(&Unit::Cycles) {
         let mut timing = b.clone();
         timing.target.machine = machine.clone();
+        timing.bits = Bits::B64; // the anatomy steps 64-bit calls
+
         (timing.iterations, timing.batches) = (ITERATIONS, BATCHES);
         Some(boot(&timing, ws, images, Some(kernel), Unit::Cycles)?)
     } else {
@@ -258,6 +260,7 @@ pub fn run(b: &Bench, ws: &Workspace, images: &Images, kernel: Option<&Symbolize
             lab: "anatomy",
             machine: &machine,
             unit: Unit::Cycles,
+            bits: Bits::B64,
             iterations: ITERATIONS,
             batches: BATCHES,
         }
@@ -408,7 +411,7 @@ fn write_cycles(
     paths: &[&'static str],
     st: &Styles,
 ) -> std::io::Result<()> {
-    let median = |path: &str, kind: &str| run.row(path, kind, 1).map(|r| r.measured.median);
+    let median = |path: &str, kind: &str| run.row(64, path, kind, 1).map(|r| r.measured.median);
     let floor = median(CALL, BARE);
     let pair = |path: &str| median(path, BARE).zip(floor).map(|(b, f)| b - f);
     let rest = |path: &str| {

@@ -4,9 +4,11 @@
 //! at 800 MHz: 4 minutes on Windows 2000 SP4 (`int 2e`), 1 minute 30 seconds
 //! on Windows XP SP0 (SYSENTER), 2.67 times faster. The benchmark's
 //! `create_close` rows run the same loop (with a `CloseHandle` after each
-//! `CreateMutex`) through each path. On one CPU, as the article's single
-//! thread did, a cycles run gives the time for 0xFFFFFF pairs and an
-//! instructions run the software each pair executes.
+//! `CreateMutex`) through each path, and its 32-bit rows run it through the
+//! article's own instructions: Windows 2000's `int 2e` stub and XP's
+//! SYSENTER stub. On one CPU, as the article's single thread did, a cycles
+//! run gives the time for 0xFFFFFF pairs and an instructions run the
+//! software each pair executes.
 
 use crate::bench::table::{CREATE_CLOSE, INT2E, PATHS, Run, SYSCALL, SYSENTER, Unit};
 
@@ -70,6 +72,9 @@ pub struct Speedup {
 /// The whole comparison: one line per path that the article or the run has.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
+    /// Whose rows these are: 32-bit callers' (the article's own
+    /// instructions) when the run has them, else 64-bit callers'.
+    pub bits: u32,
     pub lines: Vec<Line>,
     /// Whether the time column is TCG's (an emulator's) rather than a CPU's.
     pub tcg: bool,
@@ -79,12 +84,18 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// `None` when no run has a 1-CPU `create_close` row.
+    /// `None` when no run has a 1-CPU `create_close` row. The 32-bit rows
+    /// when there are any: they run the article's own instructions.
     pub fn of(runs: &[Run]) -> Option<Comparison> {
+        let bits = if runs.iter().any(|r| r.has_bits(32)) {
+            32
+        } else {
+            64
+        };
         let pair = |unit: Unit, path: &str| {
             runs.iter()
                 .filter(|r| r.unit == unit)
-                .find_map(|r| r.row(path, CREATE_CLOSE, 1))
+                .find_map(|r| r.row(bits, path, CREATE_CLOSE, 1))
         };
         let lines: Vec<Line> = PATHS
             .into_iter()
@@ -99,6 +110,7 @@ impl Comparison {
         let has_secs = lines.iter().any(|l| l.secs.is_some());
         let has_instructions = lines.iter().any(|l| l.instructions.is_some());
         (has_secs || has_instructions).then(|| Comparison {
+            bits,
             lines,
             tcg: runs
                 .iter()

@@ -100,7 +100,11 @@ fn title(what: &str, m: &Machine) -> String {
 }
 
 fn subtitle(run: &Run) -> String {
-    match run.unit {
+    let code = match run.rows.first().map(|r| r.measured.bits) {
+        Some(32) => "32-bit code, ",
+        _ => "",
+    };
+    let text = match run.unit {
         Unit::Cycles => {
             let mut text = format!(
                 "median TSC cycles per operation over {} batches (whiskers: min–max), TSC {:.0} \
@@ -119,7 +123,8 @@ fn subtitle(run: &Run) -> String {
              operations per row",
             run.iterations
         ),
-    }
+    };
+    format!("{code}{text}")
 }
 
 fn y_desc(unit: Unit) -> &'static str {
@@ -173,8 +178,11 @@ pub fn render(run: &Run) -> Result<String> {
     Ok(svg)
 }
 
+/// The chart of one kind of caller: the 32-bit rows (the article's own
+/// instructions) when the run has them, else the 64-bit ones.
 pub fn write(path: &Path, run: &Run) -> Result<()> {
-    let svg = render(run).context("cannot draw the benchmark chart")?;
+    let bits = if run.has_bits(32) { 32 } else { 64 };
+    let svg = render(&run.of_bits(bits)).context("cannot draw the benchmark chart")?;
     std::fs::write(path, svg)
         .with_context(|| format!("cannot write the benchmark chart to {}", path.display()))
 }
@@ -226,7 +234,15 @@ fn draw(run: &Run, svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
         };
         let bars: Vec<(f64, &crate::bench::table::Row)> = groups
             .iter()
-            .filter_map(|g| run.row(g.path, g.kind, cpus).map(|row| (g.x + offset, row)))
+            .filter_map(|g| {
+                run.rows
+                    .iter()
+                    .find(|r| {
+                        let m = &r.measured;
+                        m.path == g.path && m.kind == g.kind && m.cpus == cpus
+                    })
+                    .map(|row| (g.x + offset, row))
+            })
             .collect();
         if bars.is_empty() {
             continue;

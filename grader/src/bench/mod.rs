@@ -27,7 +27,7 @@ use crate::qemu::{self, BootSpec, Serial};
 use crate::symbolize::Symbolizer;
 use crate::{builder, exit, grade, preflight};
 use report::Styles;
-use table::{Run, Unit};
+use table::{Bits, Run, Unit};
 
 mod anatomy;
 mod article;
@@ -46,20 +46,22 @@ struct BenchCmdline<'a> {
     unit: Unit,
     iterations: u64,
     batches: u64,
+    bits: Bits,
 }
 
 impl fmt::Display for BenchCmdline<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "nonce={} lab={} tests=all profile={} accel={} count={} iterations={} batches={}",
+            "nonce={} lab={} tests=all profile={} accel={} count={} iterations={} batches={} bits={}",
             self.nonce.as_str(),
             self.lab,
             self.machine.profile.cmdline_name(),
             self.machine.accel.as_str(),
             self.unit.as_str(),
             self.iterations,
-            self.batches
+            self.batches,
+            self.bits.as_str()
         )
     }
 }
@@ -162,6 +164,7 @@ fn boot(
             unit,
             iterations: b.iterations,
             batches: b.batches,
+            bits: b.bits,
         }
         .to_string(),
         machine,
@@ -452,6 +455,7 @@ mod tests {
                 inject: None,
             },
             count: table::Count::Cycles,
+            bits: Bits::Both,
             anatomy: false,
             iterations: 100_000,
             batches: 9,
@@ -474,12 +478,13 @@ mod tests {
             unit: Unit::Instructions,
             iterations: 0xFF_FFFF,
             batches: 9,
+            bits: Bits::B32,
         }
         .to_string();
         assert_eq!(
             line,
             "nonce=0123456789abcdef lab=bench tests=all profile=amd accel=tcg count=instructions \
-             iterations=16777215 batches=9"
+             iterations=16777215 batches=9 bits=32"
         );
         assert_eq!(machine_for(&b.target.machine, Unit::Instructions).smp, 1);
         assert_eq!(machine_for(&b.target.machine, Unit::Cycles).smp, 2);

@@ -238,6 +238,7 @@ pub fn write_table(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()
         ("path", Align::Left),
         ("kind", Align::Left),
         ("cpus", Align::Right),
+        ("bits", Align::Right),
         (run.unit.per_call(), Align::Right),
         ("[min–max]", Align::Left),
     ];
@@ -254,17 +255,19 @@ pub fn write_table(out: &mut dyn Write, run: &Run, st: &Styles) -> io::Result<()
         columns.push(("2-CPU scaling", Align::Right));
     }
     let mut rows: Vec<Option<Vec<Cell>>> = Vec::new();
-    let mut last_cpus = None;
+    let mut last_group = None;
     for row in &run.rows {
         let m = &row.measured;
-        if last_cpus.is_some_and(|c| c != m.cpus) {
+        // A blank line between the CPU counts, and between 64-bit and 32-bit callers.
+        if last_group.is_some_and(|g| g != (m.cpus, m.bits)) {
             rows.push(None);
         }
-        last_cpus = Some(m.cpus);
+        last_group = Some((m.cpus, m.bits));
         let mut cells: Vec<Cell> = vec![
             m.path.clone().into(),
             m.kind.clone().into(),
             m.cpus.to_string().into(),
+            m.bits.to_string().into(),
             format!("{:.1}", m.median).into(),
             format!("[{:.1}–{:.1}]", m.min, m.max).into(),
         ];
@@ -309,6 +312,13 @@ const LOCK_MARK: &str = "(QEMU lock)";
 
 pub fn write_legend(out: &mut dyn Write, run: &Run) -> io::Result<()> {
     let pair = "one create_close operation is a CreateMutex + CloseHandle pair (two system calls)";
+    if run.has_bits(32) {
+        writeln!(
+            out,
+            "bits: the caller's code; 32-bit rows run the article's instructions in 32-bit code \
+             (Windows 2000's int 0x2e stub, XP's SharedUserData stub)"
+        )?;
+    }
     match run.unit {
         Unit::Cycles => {
             writeln!(
@@ -350,12 +360,16 @@ pub fn write_legend(out: &mut dyn Write, run: &Run) -> io::Result<()> {
 
 /// The article's two rows beside this run's `create_close` rows.
 pub fn write_table_4(out: &mut dyn Write, c: &Comparison, st: &Styles) -> io::Result<()> {
+    let code = match c.bits {
+        32 => "in 32-bit code, the article's instructions",
+        _ => "in 64-bit code",
+    };
     writeln!(
         out,
         "{}",
         st.header.apply_to(format!(
             "The article's Table 4 beside this run: CreateMutex + CloseHandle, {ARTICLE_COUNT:#X} \
-             times, 1 CPU"
+             times, 1 CPU, {code}"
         ))
     )?;
     let article = format!("the article ({MACHINE})");
@@ -495,6 +509,8 @@ pub struct JsonRow {
     pub path: String,
     pub kind: String,
     pub cpus: u32,
+    /// 32 or 64: the caller's code.
+    pub bits: u32,
     /// `"cycles"` or `"instructions"`: what `per_call` counts.
     pub unit: &'static str,
     pub per_call: JsonPerCall,
@@ -527,6 +543,7 @@ pub fn json(runs: &[Run]) -> JsonRun {
                     path: r.measured.path.clone(),
                     kind: r.measured.kind.clone(),
                     cpus: r.measured.cpus,
+                    bits: r.measured.bits,
                     unit: run.unit.as_str(),
                     per_call: JsonPerCall {
                         median: r.measured.median,
@@ -551,7 +568,7 @@ pub fn write_json(path: &Path, runs: &[Run]) -> Result<()> {
 /// The CSV header: the JSON row's fields, flattened, after the accelerator
 /// and profile (so that every figure carries them, and the files of two
 /// profiles can be concatenated).
-pub const CSV_HEADER: &str = "accel,profile,tsc_mhz,path,kind,cpus,unit,median,min,max,\
+pub const CSV_HEADER: &str = "accel,profile,tsc_mhz,path,kind,cpus,bits,unit,median,min,max,\
                               ns_per_call,calls_per_sec,speedup_vs_int2e";
 
 /// `--csv`: one header line, then one line per row; an empty field for a
@@ -568,6 +585,7 @@ pub fn csv(runs: &[Run]) -> String {
             csv_field(&r.path),
             csv_field(&r.kind),
             r.cpus.to_string(),
+            r.bits.to_string(),
             r.unit.to_owned(),
             r.per_call.median.to_string(),
             r.per_call.min.to_string(),
@@ -672,27 +690,27 @@ mod tests {
         assert!(
             line(
                 &text,
-                "path kind cpus cycles/call [min–max] ns/call 0xFFFFFF calls calls/s"
+                "path kind cpus bits cycles/call [min–max] ns/call 0xFFFFFF calls calls/s"
             )
             .ends_with("vs int 2e 2-CPU scaling")
         );
         // 20 cycles at 2000 MHz: 10 ns, 100 M calls/s, 0xFFFFFF of them in 168 ms.
         assert_eq!(
             line(&text, "call bare 1"),
-            "call bare 1 20.0 [18.0–24.0] 10.0 168 ms 100 M —"
+            "call bare 1 64 20.0 [18.0–24.0] 10.0 168 ms 100 M —"
         );
         assert_eq!(
             line(&text, "syscall null 1"),
-            "syscall null 1 120.0 [108.0–144.0] 60.0 1.01 s 16.7 M 10.00×"
+            "syscall null 1 64 120.0 [108.0–144.0] 60.0 1.01 s 16.7 M 10.00×"
         );
         assert_eq!(
             line(&text, "syscall create_close 2"),
-            "syscall create_close 2 500.0 [450.0–600.0] 250.0 2.10 s 8.00 M 6.00× 1.60×"
+            "syscall create_close 2 64 500.0 [450.0–600.0] 250.0 2.10 s 8.00 M 6.00× 1.60×"
         );
         // Under TCG int 0x2e's scaling is marked as QEMU's lock, and the legend says why.
         assert_eq!(
             line(&text, "int2e create_close 2"),
-            "int2e create_close 2 3000.0 [2700.0–3600.0] 1500.0 12.6 s 1.33 M — 2.00× (QEMU lock)"
+            "int2e create_close 2 64 3000.0 [2700.0–3600.0] 1500.0 12.6 s 1.33 M — 2.00× (QEMU lock)"
         );
         assert!(line(&text, "(QEMU lock):").contains("global lock"));
         assert!(line(&text, "0xFFFFFF calls:").contains("the article's Table 4 column"));
@@ -712,11 +730,11 @@ mod tests {
         assert!(text.contains("every row is exact (min = median = max)"));
         assert_eq!(
             line(&text, "path kind"),
-            "path kind cpus instructions/call [min–max] vs int 2e"
+            "path kind cpus bits instructions/call [min–max] vs int 2e"
         );
         assert_eq!(
             line(&text, "syscall null 1"),
-            "syscall null 1 88.0 [88.0–88.0] 0.91×"
+            "syscall null 1 64 88.0 [88.0–88.0] 0.91×"
         );
         assert!(!text.contains(" ns/call") && !text.contains("calls/s"));
         assert!(!text.contains("QEMU lock"));
@@ -763,6 +781,7 @@ mod tests {
             path: "sysenter".into(),
             kind: "null".into(),
             cpus: 2,
+            bits: 64,
             message: "CPU 1: 3 of 10000 operations failed".into(),
         });
         r.notes.push("something odd".into());
@@ -797,6 +816,7 @@ mod tests {
             assert_eq!(
                 keys(row),
                 [
+                    "bits",
                     "calls_per_sec",
                     "cpus",
                     "kind",
@@ -837,20 +857,20 @@ mod tests {
         assert_eq!(lines.len(), 1 + 10 + 5);
         assert_eq!(
             lines[0],
-            "accel,profile,tsc_mhz,path,kind,cpus,unit,median,min,max,ns_per_call,calls_per_sec,\
-             speedup_vs_int2e"
+            "accel,profile,tsc_mhz,path,kind,cpus,bits,unit,median,min,max,ns_per_call,\
+             calls_per_sec,speedup_vs_int2e"
         );
         assert_eq!(
             lines[1],
-            "tcg,\"qemu64,+sep\",2000,call,bare,1,cycles,20,18,24,10,100000000,"
+            "tcg,\"qemu64,+sep\",2000,call,bare,1,64,cycles,20,18,24,10,100000000,"
         );
         assert_eq!(
             lines[6],
-            "tcg,\"qemu64,+sep\",2000,syscall,null,1,cycles,120,108,144,60,16666667,10"
+            "tcg,\"qemu64,+sep\",2000,syscall,null,1,64,cycles,120,108,144,60,16666667,10"
         );
         assert_eq!(
             lines[14],
-            "tcg,\"qemu64,+sep\",2000,syscall,null,1,instructions,88,88,88,,,0.909"
+            "tcg,\"qemu64,+sep\",2000,syscall,null,1,64,instructions,88,88,88,,,0.909"
         );
     }
 }

@@ -53,6 +53,28 @@ impl Count {
     }
 }
 
+/// `--bits`: whose rows to time, 32-bit callers' (the article's own
+/// instructions), 64-bit callers', or both (the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bits {
+    #[value(name = "32")]
+    B32,
+    #[value(name = "64")]
+    B64,
+    Both,
+}
+
+impl Bits {
+    /// The value of `bits=` on the kernel command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bits::B32 => "32",
+            Bits::B64 => "64",
+            Bits::Both => "both",
+        }
+    }
+}
+
 /// The article's loop count (its Table 4): 0xFFFFFF calls.
 pub const ARTICLE_COUNT: u64 = 0xFF_FFFF;
 
@@ -164,10 +186,24 @@ impl Run {
         self.tsc_khz as f64 / 1000.0
     }
 
-    pub fn row(&self, path: &str, kind: &str, cpus: u32) -> Option<&Row> {
-        self.rows
-            .iter()
-            .find(|r| r.measured.path == path && r.measured.kind == kind && r.measured.cpus == cpus)
+    /// The row of `bits`-bit callers on `path`, `kind`, `cpus`.
+    pub fn row(&self, bits: u32, path: &str, kind: &str, cpus: u32) -> Option<&Row> {
+        self.rows.iter().find(|r| {
+            let m = &r.measured;
+            m.bits == bits && m.path == path && m.kind == kind && m.cpus == cpus
+        })
+    }
+
+    /// Whether the run has rows of `bits`-bit callers.
+    pub fn has_bits(&self, bits: u32) -> bool {
+        self.rows.iter().any(|r| r.measured.bits == bits)
+    }
+
+    /// The same run with only the rows of `bits`-bit callers.
+    pub fn of_bits(&self, bits: u32) -> Run {
+        let mut run = self.clone();
+        run.rows.retain(|r| r.measured.bits == bits);
+        run
     }
 }
 
@@ -187,15 +223,16 @@ pub fn bench_info(transcript: &Transcript) -> Option<&Fields> {
 }
 
 fn same_row(a: &BenchRow, b: &BenchRow) -> bool {
-    a.path == b.path && a.kind == b.kind && a.cpus == b.cpus
+    a.path == b.path && a.kind == b.kind && a.cpus == b.cpus && a.bits == b.bits
 }
 
-/// The derived columns of every row.
+/// The derived columns of every row; the ratios compare rows of the same
+/// callers' mode (`bits`).
 pub fn derive(measured: &[BenchRow], tsc_mhz: f64) -> Vec<Row> {
-    let find = |path: &str, kind: &str, cpus: u32| {
+    let find = |path: &str, kind: &str, cpus: u32, bits: u32| {
         measured
             .iter()
-            .find(|r| r.path == path && r.kind == kind && r.cpus == cpus)
+            .find(|r| r.path == path && r.kind == kind && r.cpus == cpus && r.bits == bits)
     };
     let ns = |r: &BenchRow| r.median / tsc_mhz * 1000.0;
     let calls_per_sec = |r: &BenchRow| f64::from(r.cpus.max(1)) * 1e9 / ns(r);
@@ -203,11 +240,11 @@ pub fn derive(measured: &[BenchRow], tsc_mhz: f64) -> Vec<Row> {
         .iter()
         .map(|r| {
             let speedup = (r.path != INT2E && r.path != CALL)
-                .then(|| find(INT2E, &r.kind, r.cpus))
+                .then(|| find(INT2E, &r.kind, r.cpus, r.bits))
                 .flatten()
                 .map(|int2e| int2e.median / r.median);
             let scaling = (r.cpus == 2)
-                .then(|| find(&r.path, &r.kind, 1))
+                .then(|| find(&r.path, &r.kind, 1, r.bits))
                 .flatten()
                 .map(|one| calls_per_sec(r) / calls_per_sec(one));
             Row {
@@ -232,6 +269,7 @@ pub mod tests {
             path: path.into(),
             kind: kind.into(),
             cpus,
+            bits: 64,
             median,
             min: median * 9.0 / 10.0,
             max: median * 12.0 / 10.0,
@@ -287,33 +325,43 @@ pub mod tests {
     #[test]
     fn derived_columns() {
         let run = run();
-        let call = run.row("call", "bare", 1).unwrap();
+        let call = run.row(64, "call", "bare", 1).unwrap();
         assert!(close(call.ns_per_call, 10.0));
         assert!(close(call.calls_per_sec, 1e8));
         assert!(close(call.article_count_secs, ARTICLE_COUNT as f64 / 1e8));
         assert_eq!((call.speedup_vs_int2e, call.scaling), (None, None));
 
-        let int2e = run.row("int2e", "null", 1).unwrap();
+        let int2e = run.row(64, "int2e", "null", 1).unwrap();
         assert!(close(int2e.ns_per_call, 600.0));
         assert_eq!(int2e.speedup_vs_int2e, None);
 
-        let sc = run.row("syscall", "null", 1).unwrap();
+        let sc = run.row(64, "syscall", "null", 1).unwrap();
         assert!(close(sc.ns_per_call, 60.0));
         assert!(close(sc.speedup_vs_int2e.unwrap(), 10.0));
         assert_eq!(sc.scaling, None);
 
         // Two CPUs at 500 cycles each: 2 * 1e9 / 250 ns calls/s, 1.6 times
         // the one CPU's 1e9 / 200 ns; int 2e on 2 CPUs is 6 times slower.
-        let sc2 = run.row("syscall", "create_close", 2).unwrap();
+        let sc2 = run.row(64, "syscall", "create_close", 2).unwrap();
         assert!(close(sc2.calls_per_sec, 8e6));
         assert!(close(sc2.scaling.unwrap(), 1.6));
         assert!(close(sc2.speedup_vs_int2e.unwrap(), 6.0));
         assert!(close(sc2.article_count_secs, ARTICLE_COUNT as f64 / 8e6));
-        let int2e2 = run.row("int2e", "create_close", 2).unwrap();
+        let int2e2 = run.row(64, "int2e", "create_close", 2).unwrap();
         assert!(close(int2e2.scaling.unwrap(), 2.0));
         // No 1-CPU row to scale against, no int 2e row to compare with.
         let lone = derive(&[row("syscall", "null", 2, 100.0)], 1000.0);
         assert_eq!((lone[0].scaling, lone[0].speedup_vs_int2e), (None, None));
+        // A 32-bit row is compared with 32-bit int 2e only.
+        let mut int2e32 = row("int2e", "null", 1, 800.0);
+        int2e32.bits = 32;
+        let mut sysenter32 = row("sysenter", "null", 1, 200.0);
+        sysenter32.bits = 32;
+        let rows = derive(
+            &[row("int2e", "null", 1, 100.0), int2e32, sysenter32],
+            1000.0,
+        );
+        assert!(close(rows[2].speedup_vs_int2e.unwrap(), 4.0));
     }
 
     #[test]

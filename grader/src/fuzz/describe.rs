@@ -204,8 +204,8 @@ mod tests {
             "the thread exits with status 0x600d"
         );
         assert_eq!(
-            end("killed:#GP/#SS@0x7ffe0305", None),
-            "the thread is killed by #GP or #SS at 0x7ffe0305 (the `ret` of SharedUserData's \
+            end("killed:#GP/#SS@0x7ffe0315", None),
+            "the thread is killed by #GP or #SS at 0x7ffe0315 (the `ret` of SharedUserData's \
              SystemCallStub)"
         );
         assert_eq!(

@@ -66,6 +66,54 @@ pub mod service {
     /// How many services there are; the first invalid number.
     pub const COUNT: u32 = 13;
 
+    // ANCHOR: numbers32
+    /// The service numbers of the two 32-bit systems, indexed by syslab's
+    /// own number above: what a 32-bit ntdll loads into EAX. The kernel
+    /// keeps a table per system (kernel/src/syscall/table.rs), as Linux
+    /// keeps `ia32_sys_call_table` beside its 64-bit one, and a 32-bit
+    /// caller is looked up in the table of its thread's system. The 64-bit
+    /// ntdll keeps syslab's compact numbers, as x64 Windows has numbers of
+    /// its own.
+    ///
+    /// The three services NT had get that system's real numbers, so the
+    /// article's `mov eax, 0x25` (Windows 2000) and `mov eax, 0x2b` (XP)
+    /// are literally true here. syslab's own services (NtNull, the CPU
+    /// number, the test services) take [`OWN_BASE`] + their syslab number
+    /// on both: past the end of both systems' native tables, which never
+    /// reached 0x200 entries.
+    pub mod numbers32 {
+        use super::*;
+
+        /// Where syslab's own services start in both 32-bit numberings.
+        pub const OWN_BASE: u32 = 0x200;
+        /// One past the highest 32-bit number of either system.
+        pub const LIMIT: u32 = OWN_BASE + COUNT;
+
+        /// syslab's own numbering moved up to `OWN_BASE`, then NT's three.
+        const fn system(
+            close: u32,
+            create_mutant: u32,
+            terminate_thread: u32,
+        ) -> [u32; COUNT as usize] {
+            let mut n = [0; COUNT as usize];
+            let mut i = 0;
+            while i < COUNT as usize {
+                n[i] = OWN_BASE + i as u32;
+                i += 1;
+            }
+            n[NT_CLOSE as usize] = close;
+            n[NT_CREATE_MUTANT as usize] = create_mutant;
+            n[NT_TERMINATE_THREAD as usize] = terminate_thread;
+            n
+        }
+
+        /// Windows 2000 (SP4): NtClose 0x18, NtCreateMutant 0x25, NtTerminateThread 0xE1.
+        pub const WINDOWS_2000: [u32; COUNT as usize] = system(0x18, 0x25, 0xE1);
+        /// Windows XP (SP0 to SP3): NtClose 0x19, NtCreateMutant 0x2B, NtTerminateThread 0x102.
+        pub const WINDOWS_XP: [u32; COUNT as usize] = system(0x19, 0x2B, 0x102);
+    }
+    // ANCHOR_END: numbers32
+
     /// STATUS_UNSUCCESSFUL, which the test services return when a check fails.
     pub const STATUS_UNSUCCESSFUL: u32 = 0xC000_0001;
 
@@ -77,20 +125,56 @@ pub mod service {
 
 /// User address-space layout shared with the user program.
 pub mod layout {
-    /// Each CPU's user thread gets its own stack, below this, 64 KiB apart.
+    /// Each CPU's 64-bit user thread gets its own stack, below this, 64 KiB
+    /// apart.
     ///
-    /// The stacks of 64-bit threads live above 4 GiB on purpose. SYSENTER
-    /// saves nothing, so the kernel cannot see whether the caller ran in
-    /// 64-bit or in 32-bit compatibility mode; the one sign it gets is the
-    /// stack pointer the caller passes in RDX, which a 32-bit caller
-    /// (`mov edx, esp`) can only give below 4 GiB. With every 64-bit stack
-    /// above [`FOUR_GIB`], "RDX below 4 GiB" identifies a 32-bit caller
-    /// (kernel/src/syscall/sysenter.rs).
+    /// The stacks of 64-bit threads live above 4 GiB, where no 32-bit
+    /// program can reach: a 64-bit caller's pointers there are exactly what
+    /// a 32-bit caller can never pass, and the kernel's 4 GiB limit for
+    /// 32-bit callers has real memory on both sides of it to be tested on.
+    /// (The kernel does not guess a caller's mode from its stack: each
+    /// thread's mode is fixed when it starts, kernel/src/mode.rs.)
     pub const USER_STACKS_TOP: u64 = FOUR_GIB + 0x7000_0000;
     /// The first address a 32-bit (compatibility-mode) program cannot reach.
     pub const FOUR_GIB: u64 = 1 << 32;
     // Even the lowest stack of the most CPUs the kernel starts (8).
     const _: () = assert!(user_stack_top(8) - USER_STACK_STRIDE > FOUR_GIB);
+
+    /// Each CPU's 32-bit thread gets its own stack below this, as far apart
+    /// as the 64-bit stacks: below 4 GiB, which is all a 32-bit program
+    /// can address, and below SharedUserData.
+    pub const USER32_STACKS_TOP: u64 = 0x7F00_0000;
+    const _: () = assert!(USER32_STACKS_TOP <= SHARED_USER_DATA && USER32_STACKS_TOP < FOUR_GIB);
+    const _: () = assert!(user32_stack_top(8) - USER_STACK_STRIDE > REPORTS_BASE + 0x10_0000);
+
+    /// The top of CPU `cpu`'s 32-bit user stack.
+    pub const fn user32_stack_top(cpu: u64) -> u64 {
+        USER32_STACKS_TOP - cpu * USER_STACK_STRIDE
+    }
+
+    /// The two user pages on either side of 4 GiB, both mapped: a kernel
+    /// that let a 32-bit caller's range run past 4 GiB would find memory
+    /// there and succeed, so the 4 GiB limit for 32-bit callers can be seen
+    /// to hold (the range starts in the page below, which 32-bit code can
+    /// reach, and ends in the one above, which it cannot).
+    pub const FOUR_GIB_EDGE: u64 = FOUR_GIB - 0x1000;
+    /// How many bytes from `FOUR_GIB_EDGE` are mapped: the two pages.
+    pub const FOUR_GIB_EDGE_SIZE: u64 = 0x2000;
+
+    // ANCHOR: shared_user_data
+    /// SharedUserData, at Windows XP's address in every address space.
+    pub const SHARED_USER_DATA: u64 = 0x7FFE_0000;
+    /// The 32-bit SystemCallStub, where XP had it: the article's
+    /// `mov edx, esp; sysenter; ret` on Intel.
+    pub const SYSTEM_CALL_STUB: u64 = SHARED_USER_DATA + 0x300;
+    /// Where the 32-bit SYSENTER stub's `ret` is (XP's KiFastSystemCallRet,
+    /// 0x7FFE0304): the 32-bit SYSEXIT returns there.
+    pub const SYSTEM_CALL_RETURN: u64 = SYSTEM_CALL_STUB + 4;
+    /// The 64-bit SystemCallStub, in the next 16 bytes of the page.
+    pub const SYSTEM_CALL_STUB64: u64 = SHARED_USER_DATA + 0x310;
+    /// Where the 64-bit SYSENTER stub's `ret` is: `sysexitq` returns there.
+    pub const SYSTEM_CALL_RETURN64: u64 = SYSTEM_CALL_STUB64 + 5;
+    // ANCHOR_END: shared_user_data
     /// Size of one user stack (a guard page separates neighbours).
     pub const USER_STACK_SIZE: u64 = 60 * 1024;
     pub const USER_STACK_STRIDE: u64 = 64 * 1024;
@@ -196,8 +280,9 @@ pub mod user_test {
     pub const RAW_SYSENTER: u64 = 0x50;
     /// Single-step into `sysenter`. Output [the address the trap should report].
     pub const SINGLE_STEP_SYSENTER: u64 = 0x51;
-    /// Far-return into the 32-bit user code segment and run `syscall` there
-    /// (CSTAR's entry). Should not come back.
+    /// A 64-bit thread far-returns into the 32-bit user code segment and
+    /// runs `syscall` there, then `ud2`: #UD on Intel, CSTAR's entry and
+    /// back to the `ud2` on AMD. Should not come back.
     pub const COMPAT_SYSCALL: u64 = 0x52;
     /// Input [count, handles...] in words 0..: NtClose each through the
     /// path. Output: the statuses in words 1..
@@ -225,14 +310,67 @@ pub mod user_test {
     /// TF set right before a raw `sysenter` of NtTerminateThread(
     /// NtCurrentThread(), `arg` of word 0): the thread ends inside the call.
     pub const SINGLE_STEP_TERMINATE: u64 = 0x5A;
-    /// Far-return into the 32-bit user code segment and run XP's stub there:
-    /// `mov edx, esp; sysenter`. Should not come back.
+    /// A 64-bit thread far-returns into the 32-bit user code segment and
+    /// runs XP's stub there (`mov edx, esp; sysenter`) with a 64-bit return
+    /// address on its stack. Output [status, CS after the return].
     pub const COMPAT_SYSENTER: u64 = 0x5B;
     /// NtTestScratch through the path. Output [status].
     pub const P_SCRATCH: u64 = 0x5C;
     /// Input [n, paths]: n rounds of NtTestCheckGs through each path whose
     /// bit (1 << PATH_*) is set in `paths`. Output as P_NULL, counting calls.
     pub const P_GS_LOOP: u64 = 0x5D;
+
+    // ANCHOR: compat_tests
+    /// The user halves of the 32-bit tests, which a 32-bit thread runs
+    /// (started in compatibility mode, kernel/user/src/compat.rs). `arg`
+    /// is the path: `PATH_INT2E` calls Windows 2000's ntdll (`int 0x2e`
+    /// itself), `PATH_SHARED` XP's (through SharedUserData's 32-bit stub).
+    /// Output [CS, ESP, SS, DS] as the thread started.
+    pub const C_WHOAMI: u64 = 0x80;
+    /// Input [n]: n null calls. Output as P_NULL.
+    pub const C_NULL: u64 = 0x81;
+    /// NtTestEcho with 0..=6 four-byte arguments. Output as P_ARGS.
+    pub const C_ARGS: u64 = 0x82;
+    /// Registers around a null call, each set to `C_PATTERN + k` first.
+    /// Output [status, EBX, ECX, EDX, ESI, EDI, EBP, ESP change].
+    pub const C_PRESERVED: u64 = 0x83;
+    /// Input [flags]: NtTestKernelFlags with these RFLAGS bits set. Output
+    /// as P_KERNEL_FLAGS.
+    pub const C_KERNEL_FLAGS: u64 = 0x84;
+    /// Input [flags]: a null call with these RFLAGS bits set. Output as P_FLAGS.
+    pub const C_FLAGS: u64 = 0x85;
+    /// Input [n]: n CreateMutex/CloseHandle pairs through the 32-bit
+    /// kernel32. Output [creates, closes, failed creates].
+    pub const C_MUTEX_LOOP: u64 = 0x86;
+    /// Input [eip, flags]: NtTestSetReturn(eip, flags); should not come back.
+    pub const C_SET_RETURN: u64 = 0x87;
+    /// Input [edx]: the path's entry instruction with EAX = NtTestEcho and
+    /// EDX = the argument pointer (`int 0x2e`), or ESP at the stub
+    /// (SharedUserData). Output [status].
+    pub const C_ARG_POINTER: u64 = 0x88;
+    /// Input [pointer]: NtCreateMutant(pointer, ...). Output [status, the
+    /// four bytes there, the four bytes after them].
+    pub const C_OUT_POINTER: u64 = 0x89;
+    /// TF set right before the path's entry instruction (NtNull). Output
+    /// as P_SINGLE_STEP.
+    pub const C_SINGLE_STEP: u64 = 0x8A;
+    /// Far jump to the 64-bit user code selector, then call SharedUserData's
+    /// 32-bit stub (NtNull) from 64-bit mode. Output [status, CS after the
+    /// return].
+    pub const C_FROM_LONG_MODE: u64 = 0x8B;
+    /// `int 0x2e` from compatibility mode with RDX = `junk << 32 | pointer`
+    /// left over from 64-bit mode: NtTestEcho must use EDX only. Input
+    /// [junk]. Output [status, words 0 and 1 echoed back].
+    pub const C_STALE_UPPER: u64 = 0x8C;
+    /// Input [number]: a raw `int 0x2e` from compatibility mode with EAX =
+    /// number and a NtCreateMutant-shaped argument list. Output [status, handle].
+    pub const C_NUMBER: u64 = 0x8D;
+    /// Input [iterations, spins]: as P_CHECK_FRAME, with the pattern in EBX,
+    /// ESI, EDI and EBP. Output as P_CHECK_FRAME.
+    pub const C_CHECK_FRAME: u64 = 0x8E;
+    /// The value the 32-bit preserved-registers test loads into register k.
+    pub const C_PATTERN: u64 = 0x5EED_0000;
+    // ANCHOR_END: compat_tests
 
     /// Benchmark: input [kind, n]; time n operations of `kind` (BENCH_*) on
     /// the path in `arg` (or BENCH_PATH_CALL). Output [TSC ticks, failures].

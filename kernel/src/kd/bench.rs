@@ -25,7 +25,7 @@ pub fn path_for(
     stub: Option<StubKind>,
     syscall_present: bool,
 ) -> Result<(u64, String), String> {
-    let stub_name = |k: StubKind| format!("{} (SharedUserData!SystemCallStub)", k.name());
+    let stub_name = |k: StubKind| format!("{} (SharedUserData!SystemCallStub64)", k.name());
     match (path, os, stub) {
         (None, Os::Windows2000, _) | (Some(BenchPath::Int2e), _, _) => {
             Ok((PATH_INT2E, "int 0x2e (ntdll's own stubs)".into()))

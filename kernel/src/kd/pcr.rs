@@ -78,15 +78,18 @@ pub fn describe(me: &PerCpu, symbols: &Symbols) -> String {
         row(name, alloc::format!("{v:#018x}{note}"));
     }
     let c = &me.counters;
-    row(
-        "exits",
+    row("exits", {
+        let n = |exit: crate::student::SystemCallExit| c.exits[exit as usize].load(Relaxed);
+        use crate::student::SystemCallExit::*;
         alloc::format!(
-            "iretq {}, sysexit {}, sysret {}",
-            c.exit_iretq.load(Relaxed),
-            c.exit_sysexit.load(Relaxed),
-            c.exit_sysret.load(Relaxed)
-        ),
-    );
+            "iretq {}, sysexit {}, sysret {}, 32-bit sysexit {}, sysretl {}",
+            n(Iretq),
+            n(Sysexit),
+            n(Sysret),
+            n(Sysexit32),
+            n(Sysret32)
+        )
+    });
     row(
         "user faults",
         alloc::format!("{}", c.user_faults.load(Relaxed)),

@@ -238,8 +238,9 @@ impl Session {
                 };
                 let mut code = alloc::vec![0u8; count as usize * disasm::MAX_INSTRUCTION];
                 let (got, error) = memory::read(start, &mut code);
+                let bitness = self.symbols.bitness_at(start);
                 let listing =
-                    disasm::disassemble(&code[..got], start, 64, count as usize, self.symbols);
+                    disasm::disassemble(&code[..got], start, bitness, count as usize, self.symbols);
                 self.next_u = Some(listing.next);
                 match error {
                     Some(e) if (listing.decoded as u64) < count => Err(format!(
@@ -331,10 +332,13 @@ impl Session {
         let mut stopped = false;
         while done < count {
             let n = bench::BATCH.min(count - done);
-            let times =
-                crate::bench::time_on(id, syslab_abi::user_test::BENCH_CREATE_CLOSE, n, &|c| {
-                    cpus.contains(&c)
-                })?;
+            let times = crate::bench::time_on(
+                crate::mode::UserMode::Long,
+                id,
+                syslab_abi::user_test::BENCH_CREATE_CLOSE,
+                n,
+                &|c| cpus.contains(&c),
+            )?;
             for (cpu, t) in times {
                 ticks[cpu as usize] += t;
             }

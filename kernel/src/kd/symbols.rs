@@ -50,8 +50,10 @@ impl Symbol {
 #[derive(Default)]
 pub struct Symbols {
     list: Vec<Symbol>,
-    /// The ntdll stub family `ntdll!Name` means (`nt` or `xp`).
+    /// The ntdll stub family `ntdll!Name` (and `ntdll32!Name`) means (`nt` or `xp`).
     ntdll_family: &'static str,
+    /// Where 32-bit code lies: `u` decodes it as 32-bit code.
+    code32: Vec<core::ops::Range<u64>>,
 }
 
 impl Symbols {
@@ -60,7 +62,27 @@ impl Symbols {
         list.retain(|s| s.address != 0 && !s.name.is_empty());
         list.sort_by_key(|s| s.address); // stable: the first given stays first
         list.dedup_by(|later, first| later.address == first.address);
-        Symbols { list, ntdll_family }
+        Symbols {
+            list,
+            ntdll_family,
+            code32: Vec::new(),
+        }
+    }
+
+    /// The same table, with `ranges` marked as 32-bit code.
+    pub fn with_code32(mut self, ranges: Vec<core::ops::Range<u64>>) -> Self {
+        self.code32 = ranges;
+        self
+    }
+
+    /// 32 when `address` lies in 32-bit code (the 32-bit user code and
+    /// SharedUserData's 32-bit stub), else 64: how `u` decodes it.
+    pub fn bitness_at(&self, address: u64) -> u32 {
+        if self.code32.iter().any(|r| r.contains(&address)) {
+            32
+        } else {
+            64
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -78,10 +100,13 @@ impl Symbols {
         let name = name.strip_prefix("nt!").unwrap_or(name);
         let family;
         let mut candidates = alloc::vec![name];
-        if let Some(stub) = name.strip_prefix("ntdll!")
+        let dll = ["ntdll!", "ntdll32!"]
+            .into_iter()
+            .find_map(|dll| Some((dll, name.strip_prefix(dll)?)));
+        if let Some((dll, stub)) = dll
             && !stub.contains("::")
         {
-            family = format!("ntdll!{}::{stub}", self.ntdll_family);
+            family = format!("{dll}{}::{stub}", self.ntdll_family);
             candidates.insert(0, &family);
         }
         for c in &candidates {
@@ -130,8 +155,17 @@ pub fn parse_symbol_file(text: &str) -> Vec<Symbol> {
         .collect()
 }
 
+/// The labels of the user program's 32-bit code, written as `dll.name`
+/// or `dll.family.name` in its assembly (kernel/user/src/ntdll32.rs).
+const CODE32_DLLS: [&str; 3] = ["ntdll32.", "kernel32_32.", "wow32."];
+
 /// The prompt's name for a demangled user-program symbol.
 pub fn user_name(demangled: &str) -> String {
+    if CODE32_DLLS.iter().any(|dll| demangled.starts_with(dll)) {
+        // ntdll32.xp.ZwCreateMutant -> ntdll32!xp::ZwCreateMutant
+        let (dll, rest) = demangled.split_once('.').unwrap_or((demangled, ""));
+        return format!("{dll}!{}", rest.replace('.', "::"));
+    }
     match demangled.strip_prefix("syslab_user::") {
         Some(rest) => match rest.split_once("::") {
             Some((dll @ ("ntdll" | "kernel32"), name)) => format!("{dll}!{name}"),
@@ -167,6 +201,13 @@ pub fn user_symbols(elf_bytes: &[u8]) -> Result<Vec<Symbol>, String> {
     Ok(out)
 }
 
+/// The user program's 32-bit code, between the labels its link script
+/// puts around it (kernel/user/user.ld).
+pub fn code32_range(user: &[Symbol]) -> Option<core::ops::Range<u64>> {
+    let at = |name: &str| user.iter().find(|s| s.name == name).map(|s| s.address);
+    Some(at("user!syslab_code32_start")?..at("user!syslab_code32_end")?)
+}
+
 static TABLE: spin::Once<Symbols> = spin::Once::new();
 
 /// The session's symbols, gathered on first use.
@@ -180,6 +221,7 @@ pub fn table() -> &'static Symbols {
 #[cfg(target_os = "none")]
 fn gather() -> Symbols {
     use crate::shared_user_data::{self as sud, StubKind};
+    let mut code32 = Vec::new();
     let mut list = crate::fw_cfg::read_file(KERNEL_SYMBOLS_FILE)
         .map(|bytes| parse_symbol_file(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default();
@@ -210,8 +252,8 @@ fn gather() -> Symbols {
             crate::syscall::exit::ki_system_service_exit(),
         ),
         (
-            "KiSystemCallCompat",
-            crate::syscall::syscall::KiSystemCallCompat as *const () as u64,
+            "KiSystemCall32",
+            student.lab3.ki_system_call32 as *const () as u64,
         ),
         ("trap_stubs", trap_stubs as *const () as u64),
     ];
@@ -222,29 +264,46 @@ fn gather() -> Symbols {
         let elf =
             unsafe { core::slice::from_raw_parts(module.paddr as *const u8, module.size as usize) };
         match user_symbols(elf) {
-            Ok(user) => list.extend(user),
+            Ok(user) => {
+                code32.extend(code32_range(&user));
+                list.extend(user);
+            }
             Err(e) => crate::kprintln!("kd: the user program's symbols: {e}"),
         }
     }
     if let Some(kind) = sud::chosen() {
+        use crate::mode::UserMode::{Compat, Long};
         list.push(Symbol::new(sud::SHARED_USER_DATA, 0x300, "SharedUserData"));
-        let len = sud::stub_code(kind).len() as u64;
-        list.push(Symbol::new(
-            sud::SYSTEM_CALL_STUB,
-            len,
-            "SharedUserData!SystemCallStub",
-        ));
-        if kind == StubKind::Sysenter {
-            let ret = sud::KI_FAST_SYSTEM_CALL_RET;
-            let rest = sud::SYSTEM_CALL_STUB + len - ret;
-            list.push(Symbol::new(ret, rest, "SharedUserData!KiFastSystemCallRet"));
+        for (mode, stub, ret, ret_name) in [
+            (
+                Compat,
+                "SharedUserData!SystemCallStub",
+                sud::KI_FAST_SYSTEM_CALL_RET,
+                "SharedUserData!KiFastSystemCallRet",
+            ),
+            (
+                Long,
+                "SharedUserData!SystemCallStub64",
+                sud::KI_FAST_SYSTEM_CALL_RET64,
+                "SharedUserData!KiFastSystemCallRet64",
+            ),
+        ] {
+            let at = sud::stub_address(mode);
+            let len = sud::stub_code(kind, mode).len() as u64;
+            list.push(Symbol::new(at, len, stub));
+            if kind == StubKind::Sysenter {
+                list.push(Symbol::new(ret, at + len - ret, ret_name));
+            }
+            if mode == Compat {
+                code32.push(at..at + len);
+            }
         }
     }
     let family = match crate::os::current() {
         crate::os::Os::Windows2000 => "nt",
         crate::os::Os::WindowsXp => "xp",
     };
-    Symbols::new(list, family)
+    Symbols::new(list, family).with_code32(code32)
 }
 
 #[cfg(test)]
@@ -300,10 +359,31 @@ mod tests {
             0x4000_0044
         );
         let t2000 = Symbols::new(
-            alloc::vec![Symbol::new(0x44, 0x10, "ntdll!nt::ZwNull")],
+            alloc::vec![
+                Symbol::new(0x44, 0x10, "ntdll!nt::ZwNull"),
+                Symbol::new(0x54, 0xe, "ntdll32!nt::ZwCreateMutant"),
+                Symbol::new(0x64, 0xf, "ntdll32!xp::ZwCreateMutant"),
+            ],
             "nt",
-        );
+        )
+        .with_code32(alloc::vec![0x54..0x80]);
         assert_eq!(t2000.lookup("ntdll!ZwNull").unwrap().address, 0x44);
+        assert_eq!(
+            t2000.lookup("ntdll32!ZwCreateMutant").unwrap().address,
+            0x54
+        );
+        assert_eq!(
+            t2000.lookup("ntdll32!xp::ZwCreateMutant").unwrap().address,
+            0x64
+        );
+        assert_eq!(
+            (
+                t2000.bitness_at(0x44),
+                t2000.bitness_at(0x54),
+                t2000.bitness_at(0x80)
+            ),
+            (64, 32, 64)
+        );
         assert!(t.lookup("NoSuchThing").is_none());
         assert!(t.lookup("").is_none());
     }
@@ -329,6 +409,14 @@ mod tests {
             "kernel32!create_mutex"
         );
         assert_eq!(user_name("syslab_user::bench::run"), "user!bench::run");
+        assert_eq!(
+            user_name("ntdll32.xp.ZwCreateMutant"),
+            "ntdll32!xp::ZwCreateMutant"
+        );
+        assert_eq!(
+            user_name("kernel32_32.CreateMutex"),
+            "kernel32_32!CreateMutex"
+        );
         assert_eq!(user_name("_start"), "user!_start");
     }
 

@@ -60,6 +60,16 @@ pub const fn is_user_range(addr: u64, len: u64) -> bool {
     // USER_TOP. An address below USER_BASE wraps to a distance above SPAN.
     len <= SPAN && addr.wrapping_sub(USER_BASE) <= SPAN - len
 }
+
+/// Whether `[addr, addr + len)` lies wholly inside the user space that a
+/// 32-bit caller can address: user space below 4 GiB. Its pointers are
+/// 32 bits wide, so a range reaching past 4 GiB is one it cannot mean.
+pub const fn is_user_range32(addr: u64, len: u64) -> bool {
+    match addr.checked_add(len) {
+        Some(end) => addr >= USER_BASE && end <= syslab_abi::layout::FOUR_GIB,
+        None => false,
+    }
+}
 // ANCHOR_END: is_user_range
 
 /// A page-table hierarchy rooted at a PML4.

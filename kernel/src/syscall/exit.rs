@@ -13,7 +13,7 @@
 //! through the `Student` table would be an indirect call on every return.
 
 use crate::student::SystemCallExit;
-use crate::trap::{ENTRY_SYSENTER, KTrapFrame};
+use crate::trap::KTrapFrame;
 
 // ANCHOR: service_exit
 /// The body of `KiSystemServiceExit`: returns the exit `choose_exit`
@@ -24,51 +24,26 @@ pub fn service_exit(
     frame: &mut KTrapFrame,
     choose_exit: impl FnOnce(&KTrapFrame) -> SystemCallExit,
 ) -> u64 {
-    use crate::percpu::{COUNT_EXIT_SYSEXIT, COUNT_EXIT_SYSRET, count};
     let exit = choose_exit(frame);
-    match exit {
-        // A SYSENTER from 32-bit code must not go back in 64-bit mode, by
-        // any exit (the fallback checks too). Inlined, choose_exit's own
-        // test of the entry leaves one compare of RSP on the Sysexit branch
-        // and none on the Sysret one.
-        SystemCallExit::Sysexit | SystemCallExit::Sysret if from_compatibility_mode(frame) => {
-            kill_compat_caller(frame)
-        }
-        // The fast exits cost one increment each.
-        SystemCallExit::Sysexit => count::<COUNT_EXIT_SYSEXIT>(),
-        SystemCallExit::Sysret => count::<COUNT_EXIT_SYSRET>(),
-        SystemCallExit::Iretq => return fallback(frame),
+    if exit == SystemCallExit::Iretq {
+        return fallback(frame);
     }
+    // A fast exit costs one increment.
+    crate::percpu::count_exit(exit);
     exit as u64
 }
 
 /// The iretq exit of a SYSENTER or SYSCALL frame, out of the fast path:
-/// kills a 32-bit SYSENTER caller, counts the exit and keeps a copy of
-/// the frame, which the tests' messages explain.
+/// counts the exit and keeps a copy of the frame, which the tests'
+/// messages explain.
 #[cfg(target_os = "none")]
 #[cold]
 #[inline(never)]
 fn fallback(frame: &KTrapFrame) -> u64 {
-    if from_compatibility_mode(frame) {
-        kill_compat_caller(frame);
-    }
-    crate::percpu::count::<{ crate::percpu::COUNT_EXIT_IRETQ }>();
+    crate::percpu::count_exit(SystemCallExit::Iretq);
     // SAFETY: only this CPU touches its own copy, with interrupts off.
     unsafe { *crate::percpu::current().last_fallback.get() = *frame };
     SystemCallExit::Iretq as u64
-}
-
-/// Whether `frame` is a SYSENTER from 32-bit compatibility mode
-/// (sysenter.rs says how the kernel tells).
-#[inline(always)]
-fn from_compatibility_mode(frame: &KTrapFrame) -> bool {
-    frame.entry == ENTRY_SYSENTER && super::sysenter::from_compatibility_mode(frame)
-}
-
-#[cfg(target_os = "none")]
-#[cold]
-fn kill_compat_caller(frame: &KTrapFrame) -> ! {
-    super::sysenter::kill_compat_caller(frame)
 }
 // ANCHOR_END: service_exit
 
@@ -79,6 +54,16 @@ fn kill_compat_caller(frame: &KTrapFrame) -> ! {
 pub fn is_user_address(addr: u64) -> bool {
     use crate::mm::paging::{USER_BASE, USER_TOP};
     (USER_BASE..USER_TOP).contains(&addr)
+}
+
+/// Whether `addr` is a user address that 32-bit code can hold: below 4 GiB.
+/// The 32-bit SYSEXIT and SYSRET load only EIP and ESP and zero the upper
+/// halves, so a frame's RIP or RSP above that would come back as another
+/// address than the frame says.
+#[inline]
+pub fn is_user_address32(addr: u64) -> bool {
+    use crate::mm::paging::USER_BASE;
+    (USER_BASE..syslab_abi::layout::FOUR_GIB).contains(&addr)
 }
 // ANCHOR_END: is_user_address
 

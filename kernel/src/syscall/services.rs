@@ -4,9 +4,16 @@
 //! any pointer among them is still a user pointer: services write through
 //! `usercopy::copy_to_user` (or `put_user` for one word), which check and
 //! survive faults.
+//!
+//! A 32-bit caller's arguments arrive zero-extended to 64 bits, so most
+//! services serve both kinds of caller as they are. The few whose ABI
+//! differs for 32-bit code (a pointer-sized value written back, a buffer
+//! that must lie below 4 GiB) have a `*32` twin in `KI_SERVICE_TABLE32`,
+//! as Linux has `compat_sys_*` routines in its 32-bit table: the 64-bit
+//! path never tests the caller's mode.
 
 use crate::trap::KTrapFrame;
-use crate::usercopy::{copy_to_user, put_user};
+use crate::usercopy::{UserFault, copy_to_user, copy_to_user32, put_user};
 use syslab_abi::service::{NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use syslab_abi::status::*;
 
@@ -18,6 +25,24 @@ pub fn nt_null(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
 // ANCHOR: nt_create_mutant
 /// NtCreateMutant(OUT PHANDLE MutantHandle, ACCESS_MASK, POBJECT_ATTRIBUTES, BOOLEAN InitialOwner).
 pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    create_mutant(args, put_user)
+}
+
+/// NtCreateMutant for a 32-bit caller: its HANDLE is 4 bytes (handles fit
+/// in 32 bits, ob/handles.rs), somewhere below 4 GiB.
+pub fn nt_create_mutant32(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    create_mutant(args, |at, handle| {
+        copy_to_user32(at, &(handle as u32).to_le_bytes())
+    })
+}
+
+/// NtCreateMutant's body; `write_handle(at, handle)` stores the handle
+/// where the caller asked, in the caller's HANDLE size.
+#[inline(always)]
+fn create_mutant(
+    args: &[u64],
+    write_handle: impl FnOnce(u64, u64) -> Result<(), UserFault>,
+) -> NtStatus {
     let [handle_out, _access, attributes, initial_owner] = args else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -34,7 +59,7 @@ pub fn nt_create_mutant(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
         Ok(h) => h,
         Err(status) => return status,
     };
-    if put_user(*handle_out, handle).is_err() {
+    if write_handle(*handle_out, handle).is_err() {
         return handle_lost(cpu, handle);
     }
     STATUS_SUCCESS
@@ -79,8 +104,19 @@ pub fn nt_terminate_thread(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
 }
 
 /// NtTestEcho(OUT PULONG64 Buffer, ULONG64 Count, a1..a6): copies the first
-/// Count of a1..a6 to Buffer, so a test can see every argument arrive.
+/// Count of a1..a6 to Buffer, so a test can see every argument arrive. The
+/// words are 64 bits for every caller: a 32-bit caller sees how its 4-byte
+/// arguments were widened.
 pub fn nt_test_echo(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    echo(args, copy_to_user)
+}
+
+/// NtTestEcho for a 32-bit caller: the buffer must lie below 4 GiB.
+pub fn nt_test_echo32(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    echo(args, copy_to_user32)
+}
+
+fn echo(args: &[u64], copy: fn(u64, &[u8]) -> Result<(), UserFault>) -> NtStatus {
     let (buffer, count) = (args[0], args[1]);
     if count > 6 {
         return STATUS_INVALID_PARAMETER;
@@ -89,7 +125,7 @@ pub fn nt_test_echo(_frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     for (i, a) in args[2..2 + count as usize].iter().enumerate() {
         bytes[i * 8..i * 8 + 8].copy_from_slice(&a.to_le_bytes());
     }
-    match copy_to_user(buffer, &bytes[..count as usize * 8]) {
+    match copy(buffer, &bytes[..count as usize * 8]) {
         Ok(()) => STATUS_SUCCESS,
         Err(e) => e.into(),
     }
@@ -113,6 +149,23 @@ pub fn nt_test_set_return(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     }
     STATUS_SUCCESS
 }
+
+/// NtTestSetReturn for a 32-bit caller, whose 4-byte Rip cannot name a
+/// non-canonical address: bit 1 of the second argument (`SET_RETURN_HIGH`)
+/// also sets bit 63 of the new RIP (and RCX), as a 64-bit value written
+/// into a 32-bit thread's context by mistake would. The exit must not let
+/// the 32-bit SYSEXIT or SYSRET drop those bits.
+pub fn nt_test_set_return32(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    let high = if args[1] & SET_RETURN_HIGH != 0 {
+        1 << 63
+    } else {
+        0
+    };
+    nt_test_set_return(frame, &[args[0] | high, args[1] & 1])
+}
+
+/// NtTestSetReturn32's flag: the new RIP gets bit 63 as well.
+pub const SET_RETURN_HIGH: u64 = 2;
 
 /// NtTestCheckFrame(ULONG64 Pattern, ULONG64 Spins): waits, then checks the
 /// caller's R12..R15 in its frame and that the frame is on this CPU's stack.
@@ -142,6 +195,19 @@ pub fn nt_test_check_frame(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
 /// NtTestKernelFlags(OUT PULONG64 Flags[3]): [RFLAGS now, user RFLAGS in
 /// the frame, the two XORed with FLAGS_CHECK].
 pub fn nt_test_kernel_flags(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    kernel_flags(frame, args[0], copy_to_user)
+}
+
+/// NtTestKernelFlags for a 32-bit caller: the buffer must lie below 4 GiB.
+pub fn nt_test_kernel_flags32(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
+    kernel_flags(frame, args[0], copy_to_user32)
+}
+
+fn kernel_flags(
+    frame: &KTrapFrame,
+    out: u64,
+    copy: fn(u64, &[u8]) -> Result<(), UserFault>,
+) -> NtStatus {
     let now: u64;
     // SAFETY: reads RFLAGS only.
     unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) now) };
@@ -150,7 +216,7 @@ pub fn nt_test_kernel_flags(frame: &mut KTrapFrame, args: &[u64]) -> NtStatus {
     bytes[..8].copy_from_slice(&now.to_le_bytes());
     bytes[8..16].copy_from_slice(&frame.rflags.to_le_bytes());
     bytes[16..].copy_from_slice(&check.to_le_bytes());
-    match copy_to_user(args[0], &bytes) {
+    match copy(out, &bytes) {
         Ok(()) => STATUS_SUCCESS,
         Err(e) => e.into(),
     }
@@ -184,7 +250,7 @@ pub fn nt_test_check_gs(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
 /// CPU's own slot, `gs:[PERCPU_USER_RSP]`. A shared global would also work
 /// most of the time, until two CPUs enter at once; this check fails at once.
 pub fn nt_test_scratch(frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
-    if frame.entry != crate::trap::ENTRY_SYSCALL {
+    if frame.entry != crate::trap::ENTRY_SYSCALL && frame.entry != crate::trap::ENTRY_SYSCALL32 {
         return STATUS_INVALID_PARAMETER;
     }
     #[cfg(target_os = "none")]

@@ -8,60 +8,12 @@
 //! can only do through GS after `swapgs`. SYSRET returns with RIP = RCX,
 //! RFLAGS = R11, CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8.
 //!
-//! The student writes the MSRs, `KiSystemCall64` and the sysret-safety
-//! check; the kernel provides the compatibility-mode entry below.
-
-use crate::percpu::PERCPU_KERNEL_STACK;
-
-/// What a thread killed at the compatibility-mode entry reports as its
-/// fault vector: the SYSCALL entry marker (not an exception).
-pub const COMPAT_SYSCALL_FAULT: u64 = crate::trap::ENTRY_SYSCALL;
-
-// ANCHOR: compat
-/// The target of CSTAR: SYSCALL from 32-bit (compatibility) mode. There is
-/// no 32-bit user mode here, so the thread is killed with a clear message.
-/// Interrupts are off (SFMASK); switch to the kernel stack first.
-///
-/// # Safety
-/// Only the CPU enters it, through CSTAR; never call it from Rust.
-#[cfg(target_os = "none")]
-#[unsafe(no_mangle)]
-#[unsafe(naked)]
-pub unsafe extern "C" fn KiSystemCallCompat() {
-    core::arch::naked_asm!(
-        "swapgs",
-        "mov rsp, gs:[{kernel_stack}]",
-        "mov rdi, rcx", // the 32-bit caller's return address
-        "call {kill}",
-        "ud2",
-        kernel_stack = const PERCPU_KERNEL_STACK,
-        kill = sym compat_syscall,
-    );
-}
-
-#[cfg(target_os = "none")]
-extern "C" fn compat_syscall(rip: u64) -> ! {
-    crate::kprintln!(
-        "!! SYSCALL from 32-bit compatibility mode at RIP {rip:#x} on CPU {}: \
-         this kernel has no 32-bit system calls (CSTAR); user thread killed",
-        crate::percpu::cpu_id()
-    );
-    crate::thread::kill_current(crate::thread::Fault {
-        vector: COMPAT_SYSCALL_FAULT,
-        error_code: 0,
-        rip,
-        cs: crate::gdt::USER_CS32 as u64,
-        rsp: 0,
-        rflags: 0,
-        cr2: 0,
-    })
-}
-// ANCHOR_END: compat
-
-/// A stand-in on the host, so that code naming the entry compiles there.
-///
-/// # Safety
-/// Never called: only its address is taken.
-#[cfg(not(target_os = "none"))]
-#[allow(non_snake_case)]
-pub unsafe extern "C" fn KiSystemCallCompat() {}
+//! From 64-bit code SYSCALL jumps to LSTAR (`KiSystemCall64`); from 32-bit
+//! code in compatibility mode it jumps to CSTAR (`KiSystemCall32`), which
+//! returns with the 32-bit `sysretl`: EIP = ECX, CS = STAR[63:48], SS =
+//! STAR[63:48] + 8. Only AMD CPUs run SYSCALL in compatibility mode; Intel
+//! CPUs raise #UD for it there (Intel SDM Vol. 2B, SYSCALL), so on Intel a
+//! 32-bit program uses SYSENTER and CSTAR is never entered.
+//!
+//! The student writes the MSRs, both entry stubs and the sysret-safety
+//! checks (Lab 3).

@@ -4,8 +4,12 @@
 //! it loads CS from IA32_SYSENTER_CS with a fixed flat ring-0 shape, SS from
 //! the next GDT slot (CS + 8), RSP from IA32_SYSENTER_ESP and RIP from
 //! IA32_SYSENTER_EIP, and clears IF (and VM, RF). It saves nothing: not the
-//! user RIP, RSP or RFLAGS. 64-bit SYSEXIT loads CS = SYSENTER_CS + 32 and
-//! SS = SYSENTER_CS + 40 (ring 3), RIP from RDX and RSP from RCX.
+//! user RIP, RSP, RFLAGS or CS, so not even which mode the caller ran in.
+//! 64-bit SYSEXIT (`sysexitq`) loads CS = SYSENTER_CS + 32 and SS =
+//! SYSENTER_CS + 40 (ring 3, 64-bit code), RIP from RDX and RSP from RCX;
+//! the 32-bit SYSEXIT loads CS = SYSENTER_CS + 16 and SS = + 24 (32-bit
+//! code), EIP from EDX and ESP from ECX. The kernel takes a SYSENTER
+//! caller to be in its thread's mode (mode.rs).
 //!
 //! So the user side must tell the kernel where its stack is (XP's stub does
 //! `mov edx, esp` first), the kernel returns to a fixed address (the `ret`
@@ -17,8 +21,6 @@
 //! rule check and the exit choice; this file has the kernel's side.
 
 use crate::msr;
-use crate::trap::KTrapFrame;
-use syslab_abi::layout::FOUR_GIB;
 
 /// IA32_SYSENTER_CS, IA32_SYSENTER_ESP and IA32_SYSENTER_EIP of the running CPU.
 pub fn read_msrs() -> [u64; 3] {
@@ -91,55 +93,6 @@ pub fn find_call(code: &[u8], base: u64, target: u64) -> Option<u64> {
     })
 }
 
-// ANCHOR: compat
-/// Whether a SYSENTER frame came from 32-bit compatibility mode, as far as
-/// the kernel can tell. SYSENTER saves nothing, so the caller's CS is lost;
-/// the one sign left is the stack pointer the caller passed in RDX (XP's
-/// stub is `mov edx, esp`), which in compatibility mode is a 32-bit value.
-/// Every 64-bit thread's stack lies above 4 GiB (`syslab_abi::layout`), so
-/// a SYSENTER frame whose RSP is below 4 GiB is a 32-bit caller, or a
-/// 64-bit one passing a stack no thread here has.
-///
-/// The rule's limit: a 64-bit thread that jumps to compatibility mode
-/// itself, keeps a 64-bit RDX and runs `sysenter` without `mov edx, esp`
-/// passes for a 64-bit caller and returns in 64-bit mode. Only that thread
-/// is confused by it: the return goes to its own SharedUserData stub.
-pub fn from_compatibility_mode(frame: &KTrapFrame) -> bool {
-    frame.rsp < FOUR_GIB
-}
-
-/// What a thread killed for a compatibility-mode SYSENTER reports as its
-/// fault vector: the SYSENTER entry marker (not an exception).
-pub const COMPAT_SYSENTER_FAULT: u64 = crate::trap::ENTRY_SYSENTER;
-
-/// Kills the thread of a compatibility-mode SYSENTER, as CSTAR's entry
-/// kills a compatibility-mode SYSCALL: `sysexitq` and `iretq` would both
-/// return it in 64-bit mode, and there are no 32-bit system calls yet.
-#[cfg(target_os = "none")]
-pub fn kill_compat_caller(frame: &KTrapFrame) -> ! {
-    // The fuzzer kills threads so on purpose, by the thousand: no report.
-    if crate::thread::REPORT_KILLS.load(core::sync::atomic::Ordering::Relaxed) {
-        crate::kprintln!(
-            "!! SYSENTER with RDX = {:#x}, below 4 GiB, on CPU {}: a caller in 32-bit \
-             compatibility mode (`mov edx, esp`), or a 64-bit one passing a stack no 64-bit \
-             thread has; this kernel has no 32-bit system calls, and sysexitq would return in \
-             64-bit mode; user thread killed",
-            frame.rsp,
-            crate::percpu::cpu_id()
-        );
-    }
-    crate::thread::kill_current(crate::thread::Fault {
-        vector: COMPAT_SYSENTER_FAULT,
-        error_code: 0,
-        rip: frame.rip,
-        cs: frame.cs,
-        rsp: frame.rsp,
-        rflags: 0,
-        cr2: 0,
-    })
-}
-// ANCHOR_END: compat
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,19 +107,5 @@ mod tests {
         let back = [0xE8, 0xFB, 0xFF, 0xFF, 0xFF];
         assert_eq!(find_call(&back, 0x1000, 0x1000), Some(0));
         assert_eq!(find_call(&[0xE8, 0, 0], 0, 3), None, "too short to decode");
-    }
-
-    #[test]
-    fn a_stack_below_4_gib_is_a_32_bit_caller() {
-        let frame = |rsp| KTrapFrame {
-            rsp,
-            ..Default::default()
-        };
-        assert!(from_compatibility_mode(&frame(0xFFFF_FF00)));
-        assert!(from_compatibility_mode(&frame(0)));
-        assert!(!from_compatibility_mode(&frame(FOUR_GIB)));
-        assert!(!from_compatibility_mode(&frame(
-            syslab_abi::layout::user_stack_top(7) - 8
-        )));
     }
 }

@@ -77,6 +77,18 @@ pub static TESTS: &[Test] = &[
         run: nmi,
     },
     Test {
+        name: "lab0.compat_thread",
+        points: 5,
+        description: "each CPU starts a 32-bit thread in compatibility mode (CS 0x1b, SS and DS 0x23, a stack below 4 GiB) that exits back to the kernel",
+        run: compat_thread,
+    },
+    Test {
+        name: "lab0.article_bytes",
+        points: 5,
+        description: "the 32-bit ntdll's ZwCreateMutant and SharedUserData's 32-bit stubs are the article's bytes",
+        run: article_bytes,
+    },
+    Test {
         name: "lab0.umip",
         points: 5,
         description: "CR4.UMIP is on exactly when CPUID has it: ring-3 sgdt/sidt then raise #GP",
@@ -427,3 +439,74 @@ fn umip() -> Result<String, String> {
         }
     }))
 }
+
+fn compat_thread() -> Result<String, String> {
+    all_cpus(super::user::on_each_cpu(super::compat::whoami))
+}
+
+// ANCHOR: article_bytes
+/// The article's disassembly, byte for byte: Windows 2000's and XP's
+/// ZwCreateMutant and XP's SystemCallStub, and XP's `int 0x2e` stub.
+pub const ARTICLE_BYTES: [(&str, &[u8]); 2] = [
+    (
+        "ntdll32.nt.ZwCreateMutant",
+        &[
+            0xb8, 0x25, 0, 0, 0, 0x8d, 0x54, 0x24, 0x04, 0xcd, 0x2e, 0xc2, 0x10, 0x00,
+        ],
+    ),
+    (
+        "ntdll32.xp.ZwCreateMutant",
+        &[
+            0xb8, 0x2b, 0, 0, 0, 0xba, 0x00, 0x03, 0xfe, 0x7f, 0xff, 0xd2, 0xc2, 0x10, 0x00,
+        ],
+    ),
+];
+
+fn article_bytes() -> Result<String, String> {
+    use crate::shared_user_data::{StubKind, UserMode, stub_code};
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<alloc::vec::Vec<_>>()
+            .join(" ")
+    };
+    let mut checked = alloc::vec::Vec::new();
+    for (name, want) in ARTICLE_BYTES {
+        let at = crate::process::user_symbol(name)
+            .ok_or_else(|| format!("the user program has no {name}"))?;
+        let mut got = alloc::vec![0u8; want.len()];
+        crate::usercopy::copy_from_user(&mut got, at)
+            .map_err(|_| format!("{name} at {at:#x} is not readable user memory"))?;
+        if got != want {
+            return Err(format!(
+                "{name} at {at:#x} is {}, not the article's {}",
+                hex(&got),
+                hex(want)
+            ));
+        }
+        checked.push(name);
+    }
+    for (kind, want) in [
+        (StubKind::Sysenter, &[0x8b, 0xd4, 0x0f, 0x34, 0xc3][..]),
+        (StubKind::Syscall, &[0x8b, 0xd4, 0x0f, 0x05, 0xc3][..]),
+        (
+            StubKind::Int2e,
+            &[0x8d, 0x54, 0x24, 0x08, 0xcd, 0x2e, 0xc3][..],
+        ),
+    ] {
+        let got = stub_code(kind, UserMode::Compat);
+        if got != want {
+            return Err(format!(
+                "SharedUserData's 32-bit {} stub is {}, not {}",
+                kind.name(),
+                hex(got),
+                hex(want)
+            ));
+        }
+    }
+    Ok(format!(
+        "{} and the three 32-bit SystemCallStubs match byte for byte",
+        checked.join(", ")
+    ))
+}
+// ANCHOR_END: article_bytes

@@ -2,10 +2,11 @@
 //! student's gate, so each one fails cleanly on the skeleton.
 
 use super::Test;
+use super::compat::{self, Path32};
 use super::robust;
 use super::user::{
-    all_cpus, describe, expect_status, flags_come_back, kernel_flags, on_each_cpu, report_of, run,
-    status_name,
+    all_cpus, describe, expect_status, flags_come_back, kernel_flags, on_each_cpu, report_of,
+    report32_of, run, status_name,
 };
 use crate::idt::{GateType, VECTOR_SYSTEM_SERVICE};
 use crate::percpu::PerCpu;
@@ -120,6 +121,36 @@ pub static TESTS: &[Test] = &[
         points: 5,
         description: "odd data selectors in DS, ES, FS and GS: the call works and they come back unchanged",
         run: selectors,
+    },
+    Test {
+        name: "lab1.compat_null_call",
+        points: 10,
+        description: "NtNull from 32-bit code through Windows 2000's stub (lea edx,[esp+4]; int 0x2e) on every CPU",
+        run: compat_null_call,
+    },
+    Test {
+        name: "lab1.compat_arguments",
+        points: 5,
+        description: "a 32-bit caller's 4-byte arguments at EDX arrive widened with zeros; its HANDLE is 4 bytes",
+        run: compat_arguments,
+    },
+    Test {
+        name: "lab1.compat_numbers",
+        points: 5,
+        description: "each 32-bit system's numbers: NtCreateMutant is 0x25 for a Windows 2000 program, 0x2b for an XP one, and each refuses the other's",
+        run: compat_numbers,
+    },
+    Test {
+        name: "lab1.compat_pointers",
+        points: 5,
+        description: "32-bit arguments or a handle running past 4 GiB are refused; only EDX counts, never the upper half of RDX",
+        run: compat_pointers,
+    },
+    Test {
+        name: "lab1.compat_preserved",
+        points: 5,
+        description: "int 0x2e from 32-bit code keeps every register but EAX",
+        run: compat_preserved,
     },
     Test {
         name: "lab1.nmi",
@@ -529,3 +560,139 @@ fn nmi() -> Result<String, String> {
         "KiSystemService, KiSystemCallExit",
     )
 }
+
+/// Lab 1's 32-bit path: Windows 2000's ntdll, `int 0x2e` from the stub.
+const PATH32: Path32 = Path32 {
+    id: PATH_INT2E,
+    stub: "KiSystemService",
+    fast: None,
+};
+
+fn compat_null_call() -> Result<String, String> {
+    setup();
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::null_call(c, &PATH32, 1000)
+    }))
+}
+
+fn compat_arguments() -> Result<String, String> {
+    setup();
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::arguments(c, &PATH32)))
+}
+
+fn compat_preserved() -> Result<String, String> {
+    setup();
+    // The stub itself sets EDX (lea edx, [esp+4]).
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::preserved(c, &PATH32, &["edx"])
+    }))
+}
+
+// ANCHOR: compat_numbers
+/// A raw `int 0x2e` from 32-bit code with each number: a Windows 2000
+/// program's 0x25 and an XP program's 0x2B create a mutant; the other
+/// system's number, and syslab's 64-bit number, are no service for them.
+fn compat_numbers() -> Result<String, String> {
+    use syslab_abi::service::{NT_CREATE_MUTANT, numbers32};
+    setup();
+    let native = NT_CREATE_MUTANT as u64;
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        for (path, system, own, other) in [
+            (PATH_INT2E, "Windows 2000", 0x25, 0x2B),
+            (PATH_SHARED, "Windows XP", 0x2B, 0x25),
+        ] {
+            let numbers = match path {
+                PATH_INT2E => &numbers32::WINDOWS_2000,
+                _ => &numbers32::WINDOWS_XP,
+            };
+            assert_eq!(numbers[NT_CREATE_MUTANT as usize] as u64, own);
+            let r = report32_of(c, C_NUMBER, path, &[own])?;
+            expect_status(
+                &format!(
+                    "NtCreateMutant as {own:#x} from a 32-bit {system} program \
+                     (dispatch_system_service looks a 32-bit caller up in ki_service_table32)"
+                ),
+                r[0],
+                STATUS_SUCCESS,
+            )?;
+            expect_status(
+                &format!("NtClose of its handle {:#x}", r[1]),
+                r[2],
+                STATUS_SUCCESS,
+            )?;
+            for (n, whose) in [(other, "the other system's"), (native, "the 64-bit")] {
+                let r = report32_of(c, C_NUMBER, path, &[n])?;
+                expect_status(
+                    &format!(
+                        "{whose} number {n:#x} for NtCreateMutant, from a 32-bit {system} program"
+                    ),
+                    r[0],
+                    STATUS_INVALID_SYSTEM_SERVICE,
+                )?;
+            }
+        }
+        Ok("0x25 on Windows 2000, 0x2b on XP; each refuses the other's".into())
+    }))
+}
+// ANCHOR_END: compat_numbers
+
+// ANCHOR: compat_pointers
+/// What a 32-bit caller cannot mean: arguments or a handle that run past
+/// 4 GiB (the pages on both sides of it are mapped, so only the 4 GiB
+/// limit refuses them), and a stale upper half of RDX, left over from
+/// 64-bit code: EDX is the whole pointer.
+fn compat_pointers() -> Result<String, String> {
+    use syslab_abi::layout::FOUR_GIB;
+    setup();
+    // The arguments that run past 4 GiB are a good NtTestEcho call in
+    // themselves (Buffer in the page below, Count 0), so only the 4 GiB
+    // limit can refuse them.
+    let past = FOUR_GIB - 8;
+    let slots: [u32; 8] = [(FOUR_GIB - 0x800) as u32, 0, 0, 0, 0, 0, 0, 0];
+    let bytes: alloc::vec::Vec<u8> = slots.iter().flat_map(|s| s.to_le_bytes()).collect();
+    crate::usercopy::copy_to_user(past, &bytes)
+        .map_err(|_| String::from("the pages on both sides of 4 GiB are not mapped"))?;
+    robust::no_leak(|| {
+        all_cpus(on_each_cpu(|c: &PerCpu| {
+            for (what, at) in [
+                ("running past 4 GiB (8 of its 32 bytes below)", past),
+                ("a kernel address", 0x0010_0000),
+                ("address 0", 0),
+                ("an unmapped user page", 0x5000_0000),
+            ] {
+                let r = report32_of(c, C_ARG_POINTER, PATH_INT2E, &[at])?;
+                expect_status(
+                    &format!(
+                        "NtTestEcho from 32-bit code with its arguments at {what} ({at:#x}) \
+                         (dispatch_system_service must check a 32-bit caller's whole range \
+                         below 4 GiB, 4 bytes per argument)"
+                    ),
+                    r[0],
+                    STATUS_ACCESS_VIOLATION,
+                )?;
+            }
+            let r = report32_of(c, C_OUT_POINTER, PATH_INT2E, &[FOUR_GIB - 2])?;
+            expect_status(
+                "NtCreateMutant from 32-bit code with its 4-byte handle running past 4 GiB",
+                r[0],
+                STATUS_ACCESS_VIOLATION,
+            )?;
+            let r = report32_of(c, C_STALE_UPPER, PATH_INT2E, &[1])?;
+            expect_status(
+                "NtTestEcho from 32-bit code with 1 in the upper half of RDX (a 32-bit caller's \
+                 pointer is EDX: dispatch_system_service must drop RDX's upper half)",
+                r[0],
+                STATUS_SUCCESS,
+            )?;
+            if r[1..3] != [0x1234_5678, 0x9ABC_DEF0] {
+                return Err(format!(
+                    "NtTestEcho from 32-bit code with a stale upper half of RDX echoed {:#x}, \
+                     {:#x}, not 0x12345678, 0x9abcdef0",
+                    r[1], r[2]
+                ));
+            }
+            Ok("past 4 GiB refused, EDX alone used".into())
+        }))
+    })
+}
+// ANCHOR_END: compat_pointers

@@ -3,16 +3,16 @@
 //! replaced by tests of the fallback.
 
 use super::Test;
+use super::compat::{self, Path32};
 use super::robust;
 use super::user::{
-    all_cpus, describe, exits, flags_come_back, kernel_flags, on_each_cpu, report_of,
-    run_with_input,
+    EXIT_IRETQ, EXIT_SYSEXIT, EXIT_SYSEXIT32, all_cpus, describe, exits, expect_status,
+    flags_come_back, kernel_flags, on_each_cpu, report_of, report32_of, run_with_input,
 };
-use crate::gdt::{GDT_ENTRIES, KERNEL_CS};
+use crate::gdt::{GDT_ENTRIES, KERNEL_CS, USER_CS, USER_CS32};
 use crate::percpu::PerCpu;
 use crate::rule_cases;
 use crate::shared_user_data::{self, StubKind};
-use crate::syscall::sysenter::COMPAT_SYSENTER_FAULT;
 use crate::thread::ThreadExit;
 use crate::trap::rflags;
 use alloc::format;
@@ -75,6 +75,24 @@ const NMI: Test = t!(
     nmi,
     "NMIs from the other CPU while this one loops through SharedUserData's stub: GS right throughout"
 );
+const COMPAT_ARGUMENTS: Test = t!(
+    "lab2.compat_arguments",
+    5,
+    compat_arguments,
+    "a 32-bit caller's 4-byte arguments arrive widened with zeros; its HANDLE is 4 bytes"
+);
+const COMPAT_SMP: Test = t!(
+    "lab2.compat_smp",
+    10,
+    compat_smp,
+    "the article's CreateMutex loop in 32-bit code through SharedUserData's 32-bit stub, on both CPUs at once"
+);
+const COMPAT_EXIT_RULES: Test = t!(
+    "lab2.compat_exit_rules",
+    5,
+    compat_exit_rules,
+    "choose_exit on crafted 32-bit SYSENTER frames, each breaking one condition of sysexit32_safe"
+);
 
 pub static INTEL: &[Test] = &[
     GDT_RULE,
@@ -135,12 +153,45 @@ pub static INTEL: &[Test] = &[
         "a thread single-steps into SYSENTER and ends inside the call: the next threads run untouched"
     ),
     t!(
-        "lab2.compat",
+        "lab2.compat_null_call",
+        10,
+        compat_null_call,
+        "NtNull from 32-bit code through the article's stub (mov edx,esp; sysenter; ret) on every CPU, back through the 32-bit sysexit"
+    ),
+    COMPAT_ARGUMENTS,
+    t!(
+        "lab2.compat_preserved",
         5,
-        compat,
-        "SYSENTER from 32-bit compatibility mode kills the thread with a message, never sysexitq"
+        compat_preserved,
+        "SYSENTER from 32-bit code keeps EBX, ESI, EDI, EBP and ESP"
+    ),
+    COMPAT_SMP,
+    t!(
+        "lab2.compat_flags",
+        5,
+        compat_flags,
+        "NT, AC and DF set before sysenter from 32-bit code: cleared in the kernel, and the caller gets them back"
+    ),
+    t!(
+        "lab2.compat_single_step",
+        5,
+        compat_single_step,
+        "TF set before sysenter from 32-bit code: the kernel survives its #DB, and the trap comes back in 32-bit code through iretq"
+    ),
+    t!(
+        "lab2.compat_bad_return",
+        5,
+        compat_bad_return,
+        "a kernel or non-canonical return EIP for a 32-bit caller takes the iretq fallback"
+    ),
+    t!(
+        "lab2.mode_mismatch",
+        5,
+        mode_mismatch,
+        "sysenter from code of the other mode (a far jump first): served and returned in the thread's own mode"
     ),
     EXIT_RULES,
+    COMPAT_EXIT_RULES,
     t!(
         "lab2.selectors",
         5,
@@ -187,6 +238,15 @@ pub static AMD: &[Test] = &[
     ),
     FLAGS,
     EXIT_RULES,
+    t!(
+        "lab2.compat_null_call",
+        10,
+        compat_null_call,
+        "NtNull from 32-bit code through SharedUserData's 32-bit fallback stub (XP's int 0x2e) on every CPU"
+    ),
+    COMPAT_ARGUMENTS,
+    COMPAT_SMP,
+    COMPAT_EXIT_RULES,
     BAD_HANDLES,
     BAD_POINTERS,
     NMI,
@@ -386,7 +446,7 @@ fn smp_stress() -> Result<String, String> {
 fn expect_killed_after_fallback(
     c: &PerCpu,
     exit: ThreadExit,
-    before: [u64; 3],
+    before: [u64; 5],
     what: &str,
 ) -> Result<String, String> {
     let after = exits(c);
@@ -396,13 +456,15 @@ fn expect_killed_after_fallback(
             describe(&exit)
         ));
     };
-    if after[1] != before[1] {
+    if after[EXIT_SYSEXIT] != before[EXIT_SYSEXIT]
+        || after[EXIT_SYSEXIT32] != before[EXIT_SYSEXIT32]
+    {
         return Err(format!(
-            "{what}: the kernel returned with SYSEXIT; sysexit_safe must refuse this frame, and \
-             choose_exit send it to iretq"
+            "{what}: the kernel returned with SYSEXIT; sysexit_safe (and sysexit32_safe) must \
+             refuse this frame, and choose_exit send it to iretq"
         ));
     }
-    if after[0] == before[0] {
+    if after[EXIT_IRETQ] == before[EXIT_IRETQ] {
         return Err(format!("{what}: no iretq fallback was recorded"));
     }
     Ok(format!("{what}: {}", super::user::describe_fault(&f)))
@@ -412,60 +474,23 @@ fn expect_killed_after_fallback(
 fn bad_registers() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let mut out = Vec::new();
-        // A user RDX that is not a user address: the iretq fallback.
-        let before = exits(c);
-        let exit = run_with_input(
-            c,
-            RAW_SYSENTER,
-            PATH_SHARED,
-            &[0x4141_4141_4141_4141, 0x4242_4242_4242_4242],
-        );
-        out.push(expect_killed_after_fallback(
-            c,
-            exit,
-            before,
-            "non-canonical RDX",
-        )?);
-        // Below 4 GiB, RDX is a 32-bit stack: the kernel kills the caller
-        // before any exit (syscall/sysenter.rs).
+        // A user RDX that is not a user address: the iretq fallback, then
+        // SharedUserData's `ret` on that stack kills the thread.
         for (what, rdx, rcx) in [
+            (
+                "non-canonical RDX",
+                0x4141_4141_4141_4141,
+                0x4242_4242_4242_4242,
+            ),
             ("kernel RDX", c.kernel_stack.top - 8, 0),
             ("RDX = 0", 0, u64::MAX),
         ] {
             let before = exits(c);
             let exit = run_with_input(c, RAW_SYSENTER, PATH_SHARED, &[rdx, rcx]);
-            out.push(expect_compat_kill(c, exit, before, what)?);
+            out.push(expect_killed_after_fallback(c, exit, before, what)?);
         }
         Ok(out.join("; "))
     }))
-}
-
-/// Expects the kernel's compatibility-mode rule to have killed the thread
-/// before any exit was chosen.
-fn expect_compat_kill(
-    c: &PerCpu,
-    exit: ThreadExit,
-    before: [u64; 3],
-    what: &str,
-) -> Result<String, String> {
-    if exits(c) != before {
-        return Err(format!(
-            "{what}: the call returned (exits {:?} -> {:?}); with RDX below 4 GiB the kernel \
-             kills the caller first",
-            before,
-            exits(c)
-        ));
-    }
-    match exit {
-        ThreadExit::Killed(f) if f.vector == COMPAT_SYSENTER_FAULT => Ok(format!(
-            "{what}: killed as a 32-bit caller (RDX {:#x} below 4 GiB)",
-            f.rsp
-        )),
-        other => Err(format!(
-            "{what}: expected the kernel to kill the thread as a 32-bit caller, but it {}",
-            describe(&other)
-        )),
-    }
 }
 
 fn bad_return() -> Result<String, String> {
@@ -603,17 +628,120 @@ fn single_step_exit() -> Result<String, String> {
     }))
 }
 
-fn compat() -> Result<String, String> {
+/// The 32-bit path of this profile: the article's SYSENTER stub on Intel,
+/// XP's `int 0x2e` stub on AMD (SYSENTER is #UD in compatibility mode too).
+fn path32() -> Path32 {
+    if intel() {
+        Path32 {
+            id: PATH_SHARED,
+            stub: "KiFastCallEntry",
+            fast: Some((EXIT_SYSEXIT32, "the 32-bit sysexit (KiSystemCallExit2)")),
+        }
+    } else {
+        Path32 {
+            id: PATH_SHARED,
+            stub: "KiSystemService",
+            fast: None,
+        }
+    }
+}
+
+fn compat_null_call() -> Result<String, String> {
+    crate::syscall::int2e::install(); // AMD's stub, and 32-bit callers of both
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::null_call(c, &path32(), 1000)
+    }))
+}
+
+fn compat_arguments() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::arguments(c, &path32())))
+}
+
+fn compat_preserved() -> Result<String, String> {
+    // SYSEXIT loads ECX and EDX, and the stub sets EDX.
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::preserved(c, &path32(), &["ecx", "edx"])
+    }))
+}
+
+fn compat_smp() -> Result<String, String> {
+    compat::mutex_smp(&path32(), 1000)
+}
+
+fn compat_flags() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::flags(
+            c,
+            &path32(),
+            "SYSENTER clears none of them; KiFastCallEntry must (push 2; popfq), and restore \
+             them before the 32-bit sysexit",
+        )
+    }))
+}
+
+fn compat_single_step() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::single_step(c, &path32())))
+}
+
+fn compat_bad_return() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::bad_return(c, &path32())))
+}
+
+// ANCHOR: mode_mismatch
+/// SYSENTER says nothing of the caller's mode, so the kernel serves a
+/// SYSENTER in its thread's mode. A 64-bit thread that far-jumps to 32-bit
+/// code and runs XP's stub is a 64-bit caller (64-bit numbers, `sysexitq`,
+/// back in 64-bit code); a 32-bit thread that far-jumps to 64-bit code and
+/// calls the 32-bit stub is a 32-bit caller (the 32-bit sysexit, back in
+/// 32-bit code). Both come back and exit, and the kernel lives.
+fn mode_mismatch() -> Result<String, String> {
     all_cpus(on_each_cpu(|c: &PerCpu| {
         let before = exits(c);
-        let exit = run_with_input(c, COMPAT_SYSENTER, PATH_SHARED, &[]);
-        let killed = expect_compat_kill(c, exit, before, "SYSENTER from compatibility mode")?;
-        let r = shared(c, P_NULL, &[10])?;
-        if r[2] != u64::MAX {
-            return Err("null calls failed after the 32-bit caller was killed".into());
+        let r = report_of(c, COMPAT_SYSENTER, PATH_SHARED, &[])
+            .map_err(|e| format!("a 64-bit thread's sysenter from 32-bit code: {e}"))?;
+        expect_status(
+            "NtNull (64-bit number 0) by a 64-bit thread's sysenter from 32-bit code",
+            r[0],
+            syslab_abi::status::STATUS_SUCCESS,
+        )?;
+        let sysexits = exits(c)[EXIT_SYSEXIT] - before[EXIT_SYSEXIT];
+        if r[1] != USER_CS as u64 || sysexits != 1 {
+            return Err(format!(
+                "a 64-bit thread's sysenter from 32-bit code came back with CS {:#x} after {sysexits} \
+                 sysexitq: a 64-bit thread's SYSENTER frame has CS {USER_CS:#x} (KiFastCallEntry \
+                 pushes the thread's gs:[PERCPU_SYSENTER_CS]) and leaves through sysexitq",
+                r[1]
+            ));
         }
-        Ok(killed)
+        let before = exits(c);
+        let r = report32_of(c, C_FROM_LONG_MODE, PATH_SHARED, &[])
+            .map_err(|e| format!("a 32-bit thread's sysenter from 64-bit code: {e}"))?;
+        expect_status(
+            "NtNull (32-bit number 0x200) by a 32-bit thread's sysenter from 64-bit code",
+            r[0],
+            syslab_abi::status::STATUS_SUCCESS,
+        )?;
+        let sysexits32 = exits(c)[EXIT_SYSEXIT32] - before[EXIT_SYSEXIT32];
+        if r[1] != USER_CS32 as u64 || sysexits32 != 1 {
+            return Err(format!(
+                "a 32-bit thread's sysenter from 64-bit code came back with CS {:#x} after \
+                 {sysexits32} 32-bit sysexit: a 32-bit thread's SYSENTER frame has CS \
+                 {USER_CS32:#x} and leaves through the 32-bit sysexit",
+                r[1]
+            ));
+        }
+        Ok("each served in its thread's mode and back in it".into())
     }))
+}
+// ANCHOR_END: mode_mismatch
+
+fn compat_exit_rules() -> Result<String, String> {
+    let cases = rule_cases::sysexit32_cases();
+    let wrong = rule_cases::wrong_exits(&cases, crate::student::student().lab2.choose_exit);
+    let n = rule_cases::judge("choose_exit (with sysexit32_safe)", cases.len(), wrong)?;
+    Ok(format!(
+        "{n} 32-bit frames, each breaking one condition, judged right"
+    ))
 }
 
 fn exit_rules() -> Result<String, String> {

@@ -1,12 +1,15 @@
-//! Lab 3: SYSCALL/SYSRET. Every test runs on both CPUs, on both profiles,
-//! through direct `syscall` stubs (an Intel boot keeps SYSENTER in
-//! SharedUserData, as XP did, so the SYSCALL tests call it directly).
+//! Lab 3: SYSCALL/SYSRET. Every test runs on both CPUs, through direct
+//! `syscall` stubs (an Intel boot keeps SYSENTER in SharedUserData, as XP
+//! did, so the SYSCALL tests call it directly). The 32-bit caller's tests
+//! (CSTAR, `sysretl`) run on AMD only: Intel CPUs raise #UD for SYSCALL in
+//! compatibility mode, and there 32-bit code uses SYSENTER (Lab 2).
 
 use super::Test;
+use super::compat::{self, Path32};
 use super::robust;
 use super::user::{
-    all_cpus, describe, describe_fault, exits, expect_status, flags_come_back, kernel_flags,
-    on_each_cpu, report_of, run_with_input, status_name,
+    EXIT_SYSRET32, all_cpus, describe, describe_fault, exits, expect_status, flags_come_back,
+    kernel_flags, on_each_cpu, report_of, run_with_input, status_name,
 };
 use crate::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS};
 use crate::msr;
@@ -30,116 +33,179 @@ macro_rules! t {
     };
 }
 
-pub static TESTS: &[Test] = &[
+const MSRS: Test = t!(
+    "lab3.msrs",
+    10,
+    msrs,
+    "EFER.SCE, STAR, LSTAR, CSTAR and SFMASK on each CPU; the SYSRET rule holds in the GDT"
+);
+const NULL_CALL: Test = t!(
+    "lab3.null_call",
+    10,
+    null_call,
+    "NtNull round trips through SYSCALL/SYSRET on every CPU"
+);
+const ARGUMENTS: Test = t!(
+    "lab3.arguments",
+    5,
+    arguments,
+    "arguments and status through SYSCALL"
+);
+const REGISTERS: Test = t!(
+    "lab3.registers",
+    10,
+    registers,
+    "preserved registers kept; RCX and R11 hold the return RIP and RFLAGS"
+);
+const SFMASK: Test = t!(
+    "lab3.sfmask",
+    5,
+    sfmask,
+    "IF, TF, DF, AC and NT are clear in the kernel; the user's come back"
+);
+const BAD_RETURN: Test = t!(
+    "lab3.bad_return",
+    10,
+    bad_return,
+    "a changed, non-canonical or kernel return RIP takes the iretq fallback"
+);
+const KERNEL_FAULT: Test = t!(
+    "lab3.kernel_fault",
+    5,
+    kernel_fault,
+    "an exception inside a system call leaves swapgs balanced"
+);
+const SMP_STRESS: Test = t!(
+    "lab3.smp_stress",
+    10,
+    smp_stress,
+    "both CPUs hammer SYSCALL at once, each on its own stack"
+);
+const FAULT_AFTER: Test = t!(
+    "lab3.fault_after",
+    5,
+    fault_after,
+    "a ring-3 page fault right after a syscall finds GS correct"
+);
+const COMPAT: Test = t!(
+    "lab3.compat",
+    5,
+    compat,
+    "SYSCALL from 32-bit code by a 64-bit thread: #UD on Intel; on AMD through CSTAR as a 32-bit call, back through sysretl"
+);
+const EXIT_RULES: Test = t!(
+    "lab3.exit_rules",
+    5,
+    exit_rules,
+    "choose_exit on crafted SYSCALL frames, each breaking one condition of sysret_safe"
+);
+const SCRATCH: Test = t!(
+    "lab3.scratch",
+    5,
+    scratch,
+    "KiSystemCall64 parks the user RSP in this CPU's own gs: slot, not in a shared global"
+);
+const SINGLE_STEP: Test = t!(
+    "lab3.single_step",
+    5,
+    single_step,
+    "TF set right before syscall: the call works, and the trap comes back through iretq"
+);
+const BAD_STACK: Test = t!(
+    "lab3.bad_stack",
+    5,
+    bad_stack,
+    "RSP 0, non-canonical or a kernel address at syscall: the entry never touches that stack"
+);
+const SELECTORS: Test = t!(
+    "lab3.selectors",
+    5,
+    selectors,
+    "odd data selectors in DS, ES, FS and GS through SYSCALL: the call works, they come back"
+);
+const BAD_HANDLES: Test = t!(
+    "lab3.bad_handles",
+    5,
+    bad_handles,
+    "forged, double-closed and stale handles through SYSCALL: STATUS_INVALID_HANDLE"
+);
+const BAD_POINTERS: Test = t!(
+    "lab3.bad_pointers",
+    5,
+    bad_pointers,
+    "every class of bad argument and out pointer through SYSCALL: STATUS_ACCESS_VIOLATION"
+);
+const NMI: Test = t!(
+    "lab3.nmi",
+    5,
+    nmi,
+    "NMIs from the other CPU while this one loops through int 0x2e, SharedUserData and SYSCALL"
+);
+const COMPAT_EXIT_RULES: Test = t!(
+    "lab3.compat_exit_rules",
+    5,
+    compat_exit_rules,
+    "choose_exit on crafted 32-bit SYSCALL frames, each breaking one condition of sysret32_safe"
+);
+
+/// The tests of both profiles, in the order they run, then the 32-bit
+/// caller's through CSTAR, which only AMD CPUs have.
+macro_rules! lab3_tests {
+    ($($extra:expr),* $(,)?) => {
+        &[
+            MSRS, NULL_CALL, ARGUMENTS, REGISTERS, SFMASK, BAD_RETURN, KERNEL_FAULT,
+            SMP_STRESS, FAULT_AFTER, COMPAT, EXIT_RULES, COMPAT_EXIT_RULES, SCRATCH,
+            SINGLE_STEP, BAD_STACK, SELECTORS, BAD_HANDLES, BAD_POINTERS, NMI, $($extra),*
+        ]
+    };
+}
+
+pub static INTEL: &[Test] = lab3_tests!();
+
+pub static AMD: &[Test] = lab3_tests!(
     t!(
-        "lab3.msrs",
+        "lab3.compat_null_call",
         10,
-        msrs,
-        "EFER.SCE, STAR, LSTAR, CSTAR and SFMASK on each CPU; the SYSRET rule holds in the GDT"
+        compat_null_call,
+        "NtNull from 32-bit code through SharedUserData's mov edx,esp; syscall; ret on every CPU: CSTAR, KiSystemCall32 and sysretl"
     ),
     t!(
-        "lab3.null_call",
+        "lab3.compat_arguments",
+        5,
+        compat_arguments,
+        "a 32-bit SYSCALL caller's 4-byte arguments, at EDX + 8, arrive widened with zeros"
+    ),
+    t!(
+        "lab3.compat_preserved",
+        5,
+        compat_preserved,
+        "SYSCALL from 32-bit code keeps EBX, ESI, EDI, EBP and ESP"
+    ),
+    t!(
+        "lab3.compat_smp",
         10,
-        null_call,
-        "NtNull round trips through SYSCALL/SYSRET on every CPU"
+        compat_smp,
+        "the article's CreateMutex loop in 32-bit code through CSTAR on both CPUs at once, every call back through sysretl"
     ),
     t!(
-        "lab3.arguments",
+        "lab3.compat_flags",
         5,
-        arguments,
-        "arguments and status through SYSCALL"
+        compat_flags,
+        "NT, AC and DF set before syscall from 32-bit code: SFMASK clears them, and the caller gets them back"
     ),
     t!(
-        "lab3.registers",
-        10,
-        registers,
-        "preserved registers kept; RCX and R11 hold the return RIP and RFLAGS"
-    ),
-    t!(
-        "lab3.sfmask",
+        "lab3.compat_single_step",
         5,
-        sfmask,
-        "IF, TF, DF, AC and NT are clear in the kernel; the user's come back"
+        compat_single_step,
+        "TF set before syscall from 32-bit code: the trap comes back in 32-bit code through iretq, never sysretl"
     ),
     t!(
-        "lab3.bad_return",
-        10,
-        bad_return,
-        "a changed, non-canonical or kernel return RIP takes the iretq fallback"
-    ),
-    t!(
-        "lab3.kernel_fault",
+        "lab3.compat_bad_return",
         5,
-        kernel_fault,
-        "an exception inside a system call leaves swapgs balanced"
+        compat_bad_return,
+        "a kernel or non-canonical return EIP for a 32-bit SYSCALL caller takes the iretq fallback"
     ),
-    t!(
-        "lab3.smp_stress",
-        10,
-        smp_stress,
-        "both CPUs hammer SYSCALL at once, each on its own stack"
-    ),
-    t!(
-        "lab3.fault_after",
-        5,
-        fault_after,
-        "a ring-3 page fault right after a syscall finds GS correct"
-    ),
-    t!(
-        "lab3.compat",
-        5,
-        compat,
-        "SYSCALL from 32-bit compatibility mode (CSTAR) kills the thread with a message"
-    ),
-    t!(
-        "lab3.exit_rules",
-        5,
-        exit_rules,
-        "choose_exit on crafted SYSCALL frames, each breaking one condition of sysret_safe"
-    ),
-    t!(
-        "lab3.scratch",
-        5,
-        scratch,
-        "KiSystemCall64 parks the user RSP in this CPU's own gs: slot, not in a shared global"
-    ),
-    t!(
-        "lab3.single_step",
-        5,
-        single_step,
-        "TF set right before syscall: the call works, and the trap comes back through iretq"
-    ),
-    t!(
-        "lab3.bad_stack",
-        5,
-        bad_stack,
-        "RSP 0, non-canonical or a kernel address at syscall: the entry never touches that stack"
-    ),
-    t!(
-        "lab3.selectors",
-        5,
-        selectors,
-        "odd data selectors in DS, ES, FS and GS through SYSCALL: the call works, they come back"
-    ),
-    t!(
-        "lab3.bad_handles",
-        5,
-        bad_handles,
-        "forged, double-closed and stale handles through SYSCALL: STATUS_INVALID_HANDLE"
-    ),
-    t!(
-        "lab3.bad_pointers",
-        5,
-        bad_pointers,
-        "every class of bad argument and out pointer through SYSCALL: STATUS_ACCESS_VIOLATION"
-    ),
-    t!(
-        "lab3.nmi",
-        5,
-        nmi,
-        "NMIs from the other CPU while this one loops through int 0x2e, SharedUserData and SYSCALL"
-    ),
-];
+);
 
 fn syscall(c: &PerCpu, test: u64, input: &[u64]) -> Result<[u64; 32], String> {
     report_of(c, test, PATH_SYSCALL, input)
@@ -152,7 +218,7 @@ const MUST_MASK: u64 = rflags::IF | rflags::TF | rflags::DF | rflags::AC | rflag
 
 fn msrs() -> Result<String, String> {
     let lstar_want = crate::student::student().lab3.ki_system_call64 as *const () as u64;
-    let cstar_want = crate::syscall::syscall::KiSystemCallCompat as *const () as u64;
+    let cstar_want = crate::student::student().lab3.ki_system_call32 as *const () as u64;
     all_cpus(on_each_cpu(|c: &PerCpu| {
         // SAFETY: these MSRs exist on every x86_64 CPU.
         let (efer, star, lstar, cstar, fmask) = unsafe {
@@ -196,7 +262,7 @@ fn msrs() -> Result<String, String> {
         }
         if cstar != cstar_want {
             return Err(format!(
-                "CSTAR = {cstar:#x}, expected the kernel's KiSystemCallCompat at {cstar_want:#x} \
+                "CSTAR = {cstar:#x}, expected KiSystemCall32 at {cstar_want:#x} \
                  (program_syscall_msrs)"
             ));
         }
@@ -443,21 +509,93 @@ fn fault_after() -> Result<String, String> {
 fn compat() -> Result<String, String> {
     let intel = crate::shared_user_data::cpu_features().intel;
     all_cpus(on_each_cpu(|c: &PerCpu| {
-        match run_with_input(c, COMPAT_SYSCALL, PATH_SYSCALL, &[]) {
-            ThreadExit::Killed(f) if f.vector == crate::syscall::syscall::COMPAT_SYSCALL_FAULT => {
-                Ok("CSTAR's entry killed the thread".into())
-            }
+        let before = exits(c);
+        let exit = run_with_input(c, COMPAT_SYSCALL, PATH_SYSCALL, &[]);
+        let sysrets32 = exits(c)[EXIT_SYSRET32] - before[EXIT_SYSRET32];
+        match exit {
             // Intel CPUs raise #UD for SYSCALL outside 64-bit mode.
             ThreadExit::Killed(f) if intel && f.vector == 6 => {
-                Ok("#UD (Intel has no compatibility-mode SYSCALL)".into())
+                Ok("#UD (Intel has no SYSCALL in compatibility mode)".into())
+            }
+            // AMD: CSTAR's KiSystemCall32, then sysretl back to the `ud2`
+            // after the syscall, in 32-bit code.
+            ThreadExit::Killed(f)
+                if !intel
+                    && f.vector == 6
+                    && f.cs == crate::gdt::USER_CS32 as u64
+                    && sysrets32 == 1 =>
+            {
+                Ok("through CSTAR as a 32-bit call, back through sysretl to 32-bit code".into())
             }
             other => Err(format!(
-                "expected the CSTAR entry to kill the thread, but it {} (program_syscall_msrs \
-                 points CSTAR at KiSystemCallCompat)",
+                "SYSCALL from 32-bit code by a 64-bit thread: expected {}, but the thread {} after \
+                 {sysrets32} sysretl (program_syscall_msrs points CSTAR at KiSystemCall32, which \
+                 builds a 32-bit frame and returns through sysretl)",
+                if intel {
+                    "#UD"
+                } else {
+                    "the call through CSTAR and #UD at the ud2 after it, in 32-bit code"
+                },
                 describe(&other)
             )),
         }
     }))
+}
+
+/// The 32-bit path of Lab 3: SharedUserData's `mov edx, esp; syscall; ret`.
+const PATH32: Path32 = Path32 {
+    id: PATH_SHARED,
+    stub: "KiSystemCall32",
+    fast: Some((EXIT_SYSRET32, "sysretl (KiSystemCall32's exit)")),
+};
+
+fn compat_null_call() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::null_call(c, &PATH32, 1000)
+    }))
+}
+
+fn compat_arguments() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::arguments(c, &PATH32)))
+}
+
+fn compat_preserved() -> Result<String, String> {
+    // SYSCALL loads ECX (and R11), and the stub sets EDX.
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::preserved(c, &PATH32, &["ecx", "edx"])
+    }))
+}
+
+fn compat_smp() -> Result<String, String> {
+    compat::mutex_smp(&PATH32, 1000)
+}
+
+fn compat_flags() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| {
+        compat::flags(
+            c,
+            &PATH32,
+            "SFMASK, set by program_syscall_msrs, clears them for CSTAR's entry too",
+        )
+    }))
+}
+
+fn compat_single_step() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::single_step(c, &PATH32)))
+}
+
+fn compat_bad_return() -> Result<String, String> {
+    all_cpus(on_each_cpu(|c: &PerCpu| compat::bad_return(c, &PATH32)))
+}
+
+fn compat_exit_rules() -> Result<String, String> {
+    use crate::rule_cases;
+    let cases = rule_cases::sysret32_cases();
+    let wrong = rule_cases::wrong_exits(&cases, crate::student::student().lab2.choose_exit);
+    let n = rule_cases::judge("choose_exit (with sysret32_safe)", cases.len(), wrong)?;
+    Ok(format!(
+        "{n} 32-bit frames, each breaking one condition, judged right"
+    ))
 }
 
 fn exit_rules() -> Result<String, String> {

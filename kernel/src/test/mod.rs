@@ -12,6 +12,8 @@ use core::sync::atomic::Ordering;
 
 // The tests themselves run only in the kernel.
 #[cfg(target_os = "none")]
+pub mod compat;
+#[cfg(target_os = "none")]
 pub mod lab0;
 #[cfg(target_os = "none")]
 pub mod lab1;
@@ -48,7 +50,7 @@ pub struct List {
 }
 
 /// Every lab's tests: what the runner runs (`tests_for`) and what the image's
-/// plan section announces (plan.rs). Lab 2 has a list per vendor.
+/// plan section announces (plan.rs). Labs 2 and 3 have a list per vendor.
 #[cfg(target_os = "none")]
 pub static LISTS: &[List] = &[
     List {
@@ -73,8 +75,13 @@ pub static LISTS: &[List] = &[
     },
     List {
         lab: "lab3",
-        vendor: "any",
-        tests: lab3::TESTS,
+        vendor: "intel",
+        tests: lab3::INTEL,
+    },
+    List {
+        lab: "lab3",
+        vendor: "amd",
+        tests: lab3::AMD,
     },
 ];
 

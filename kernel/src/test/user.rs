@@ -1,5 +1,7 @@
 //! Helpers for tests that run a user thread.
 
+use crate::mode::UserMode;
+use crate::os::Os;
 use crate::percpu::PerCpu;
 use crate::thread::{Fault, ThreadExit};
 use alloc::format;
@@ -7,7 +9,7 @@ use alloc::string::String;
 use syslab_abi::layout;
 use syslab_abi::status::*;
 use syslab_abi::user_test::{
-    FLAGS_CHECK, P_FLAGS, P_GS_LOOP, P_KERNEL_FLAGS, P_NULL, PATH_SHARED, PATH_SYSCALL,
+    FLAGS_CHECK, P_FLAGS, P_GS_LOOP, P_KERNEL_FLAGS, P_NULL, PATH_INT2E, PATH_SHARED, PATH_SYSCALL,
 };
 
 /// User RFLAGS: IF set (interrupts would be allowed), bit 1 always set.
@@ -35,18 +37,87 @@ pub fn run_limited(
     input: &[u64],
     watchdog_ms: u64,
 ) -> ThreadExit {
+    run_thread(cpu, UserMode::Long, test, arg, input, watchdog_ms)
+}
+
+/// Runs the 32-bit user test `test` (`C_*`, or `BENCH`) on `cpu` in a
+/// 32-bit thread, with `input`; `path` is its argument and picks its
+/// system: `PATH_INT2E` is a Windows 2000 program, anything else an XP one.
+#[cfg(target_os = "none")]
+pub fn run32(cpu: &PerCpu, test: u64, path: u64, input: &[u64]) -> ThreadExit {
+    let watchdog = crate::thread::WATCHDOG_MS.load(core::sync::atomic::Ordering::Relaxed);
+    run_thread(cpu, UserMode::Compat, test, path, input, watchdog)
+}
+
+/// The system of a 32-bit thread on `path`: the one whose ntdll takes it.
+pub fn system_of_path(path: u64) -> Os {
+    match path {
+        PATH_INT2E => Os::Windows2000,
+        _ => Os::WindowsXp,
+    }
+}
+
+/// Starts a thread of `mode` with a clean report page holding `input`.
+#[cfg(target_os = "none")]
+pub fn run_thread(
+    cpu: &PerCpu,
+    mode: UserMode,
+    test: u64,
+    arg: u64,
+    input: &[u64],
+    watchdog_ms: u64,
+) -> ThreadExit {
     let image = crate::process::image().expect("the user program is loaded before tests run");
     let report = crate::process::report(cpu.cpu);
     *report = syslab_abi::Report::default();
     report.words[..input.len()].copy_from_slice(input);
+    let (rip, rsp, system) = match mode {
+        UserMode::Long => (
+            image.entry,
+            layout::user_stack_top(cpu.cpu as u64),
+            crate::os::current(),
+        ),
+        UserMode::Compat => (
+            image.entry32,
+            layout::user32_stack_top(cpu.cpu as u64),
+            system_of_path(arg),
+        ),
+    };
     let start = crate::thread::UserStart {
-        rip: image.entry,
-        rsp: layout::user_stack_top(cpu.cpu as u64),
+        rip,
+        rsp,
         rflags: USER_RFLAGS,
         args: [test, cpu.cpu as u64, arg],
         watchdog_ms,
+        mode,
+        system,
     };
     crate::thread::run_user(&start)
+}
+
+/// Like [`report_of`], in a 32-bit thread.
+#[cfg(target_os = "none")]
+pub fn report32_of(c: &PerCpu, test: u64, path: u64, input: &[u64]) -> Result<[u64; 32], String> {
+    match run32(c, test, path, input) {
+        ThreadExit::Exited(syslab_abi::user_test::EXIT_OK_STATUS) => {
+            Ok(crate::process::report(c.cpu).words)
+        }
+        other => Err(format!(
+            "the 32-bit user thread, calling through {}, {}",
+            stub_of_path32(path),
+            describe(&other)
+        )),
+    }
+}
+
+/// The student's entry stub behind a 32-bit thread's path in this boot.
+pub fn stub_of_path32(path: u64) -> &'static str {
+    use crate::shared_user_data::{StubKind, chosen};
+    match (path, chosen()) {
+        (PATH_SHARED, Some(StubKind::Syscall)) => "KiSystemCall32",
+        (PATH_SHARED, Some(StubKind::Sysenter)) => "KiFastCallEntry",
+        _ => "KiSystemService",
+    }
 }
 
 /// Runs user test `test` on `c` with `arg` and `input`; returns its report
@@ -77,16 +148,20 @@ pub fn stub_of_path(path: u64) -> &'static str {
     }
 }
 
-/// The CPU's exit counters: how many returns took iretq, sysexit and sysret.
-pub fn exits(c: &PerCpu) -> [u64; 3] {
-    use core::sync::atomic::Ordering::Relaxed;
-    let k = &c.counters;
-    [
-        k.exit_iretq.load(Relaxed),
-        k.exit_sysexit.load(Relaxed),
-        k.exit_sysret.load(Relaxed),
-    ]
+/// The CPU's exit counters: how many returns took iretq, sysexitq,
+/// sysretq, and the 32-bit sysexit and sysretl (the `EXIT_*` indices).
+pub fn exits(c: &PerCpu) -> [u64; 5] {
+    use crate::student::SystemCallExit::*;
+    [Iretq, Sysexit, Sysret, Sysexit32, Sysret32]
+        .map(|exit| c.counters.exits[exit as usize].load(core::sync::atomic::Ordering::Relaxed))
 }
+
+/// The indices of [`exits`].
+pub const EXIT_IRETQ: usize = 0;
+pub const EXIT_SYSEXIT: usize = 1;
+pub const EXIT_SYSRET: usize = 2;
+pub const EXIT_SYSEXIT32: usize = 3;
+pub const EXIT_SYSRET32: usize = 4;
 
 /// Describes an exit for a failure message.
 pub fn describe(exit: &ThreadExit) -> String {
@@ -120,7 +195,8 @@ pub fn describe_fault(f: &Fault) -> String {
         );
     }
     let entry_marker = f.vector >= crate::trap::ENTRY_SYSENTER;
-    if f.cs & !3 == (crate::gdt::USER_CS32 & !3) as u64 && !entry_marker {
+    let compat = f.cs & !3 == (crate::gdt::USER_CS32 & !3) as u64;
+    if compat && f.mode == UserMode::Long && !entry_marker {
         s += &format!(
             ", in 32-bit compatibility mode (CS {:#x}): a 32-bit sysexit or sysret returned \
              it to the 32-bit user code (SYSENTER_CS + 16, STAR[63:48]); 64-bit code needs \
@@ -149,12 +225,51 @@ pub fn returned_from(rip: u64) -> Option<&'static str> {
 /// `iretq` could not take its fast exit, by the book's rules; or that every
 /// rule held, so the student's check refused a frame it should accept.
 pub fn why_fallback(c: &PerCpu) -> String {
-    use crate::gdt::{USER_CS, USER_DS, USER_SS};
-    use crate::syscall::exit::is_user_address;
+    use crate::gdt::{USER_CS, USER_CS32, USER_DS, USER_SS};
+    use crate::syscall::exit::{is_user_address, is_user_address32};
     use crate::trap::rflags::{IF, RF, TF};
     // SAFETY: the CPU is between threads; nothing writes its copy now.
     let f = unsafe { *c.last_fallback.get() };
+    let compat = f.cs == USER_CS32 as u64;
     let (rule, stub, reasons): (&str, &str, alloc::vec::Vec<&str>) = match f.entry {
+        crate::trap::ENTRY_SYSENTER if compat => (
+            "sysexit32_safe",
+            "KiFastCallEntry",
+            [
+                (
+                    !is_user_address32(f.rip),
+                    "RIP is not a user address below 4 GiB",
+                ),
+                (
+                    !is_user_address32(f.rsp),
+                    "RSP is not a user address below 4 GiB",
+                ),
+                (f.ss != USER_DS as u64, "SS is not USER_DS"),
+                (f.rflags & TF != 0, "TF is set"),
+                (f.rflags & IF == 0, "IF is clear"),
+            ]
+            .into_iter()
+            .filter_map(|(bad, why)| bad.then_some(why))
+            .collect(),
+        ),
+        crate::trap::ENTRY_SYSCALL32 => (
+            "sysret32_safe",
+            "KiSystemCall32",
+            [
+                (f.rcx != f.rip, "RCX != RIP"),
+                (f.r11 != f.rflags, "R11 != RFLAGS"),
+                (
+                    !is_user_address32(f.rip),
+                    "RIP is not a user address below 4 GiB",
+                ),
+                (f.rflags & (TF | RF) != 0, "TF or RF is set"),
+                (!compat, "CS is not USER_CS32"),
+                (f.ss != USER_DS as u64, "SS is not USER_DS"),
+            ]
+            .into_iter()
+            .filter_map(|(bad, why)| bad.then_some(why))
+            .collect(),
+        ),
         crate::trap::ENTRY_SYSENTER => (
             "sysexit_safe",
             "KiFastCallEntry",

@@ -5,6 +5,7 @@
 use crate::kernel32::{self, Stubs};
 use crate::ntdll::{self, call};
 use crate::rt::report;
+use crate::wow32::{self, Job32, call32};
 use syslab_abi::user_test::*;
 
 /// Times `n` operations; returns TSC ticks and the count of failed ones.
@@ -59,6 +60,48 @@ pub fn run(cpu: u64, path: u64) -> u64 {
     r[1] = failures;
     EXIT_OK_STATUS
 }
+
+// ANCHOR: run32
+/// The benchmark in a 32-bit thread: the same kinds through the 32-bit
+/// stubs, timed in 32-bit code (wow32.rs `wow32.bench`). `PATH_INT2E` is
+/// Windows 2000's ntdll; the fast paths are XP's, through SharedUserData's
+/// 32-bit stub (SYSENTER on Intel, SYSCALL on AMD).
+pub fn run32(cpu: u64, path: u64) -> u64 {
+    let r = &mut report(cpu).words;
+    let (kind, n) = (r[0], r[1]);
+    r.fill(0);
+    let t = crate::ntdll32::table32(path);
+    let mut job = Job32 {
+        n: n as u32,
+        ..Default::default()
+    };
+    job.args[1] = if path == BENCH_PATH_CALL {
+        BENCH_PATH_CALL as u32
+    } else {
+        kind as u32
+    };
+    match kind {
+        BENCH_NULL => job.stub = t.null,
+        BENCH_CREATE_CLOSE => {
+            job.stub = t.create_mutex;
+            job.args[0] = t.close_handle;
+        }
+        BENCH_BARE => {
+            job.args[2] = match path {
+                BENCH_PATH_SYSENTER => 1,
+                PATH_SYSCALL => 2,
+                _ => 0,
+            }
+        }
+        _ => return 0xBAD_7E57,
+    }
+    call32(wow32::bench(), &mut job, 0, 0);
+    let tsc = |lo: u32, hi: u32| (hi as u64) << 32 | lo as u64;
+    r[0] = tsc(job.out[2], job.out[3]) - tsc(job.out[0], job.out[1]);
+    r[1] = job.out[4] as u64;
+    EXIT_OK_STATUS
+}
+// ANCHOR_END: run32
 
 fn stubs(path: u64) -> &'static ntdll::Table {
     match path {

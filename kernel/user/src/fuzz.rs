@@ -160,7 +160,7 @@ returning_path!(
     "fuzz_syscall"
 );
 
-/// SYSENTER: the kernel returns to SharedUserData's `ret` (0x7FFE0305) on
+/// SYSENTER: the kernel returns to SharedUserData's `ret` (0x7FFE0315) on
 /// the stack in RDX, as XP's SystemCallStub set it up with `mov edx, esp`.
 /// That stack holds the return address into this stub, a spare word, and
 /// the arguments, which KiFastCallEntry reads 16 bytes above RDX.

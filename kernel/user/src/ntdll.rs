@@ -83,9 +83,9 @@ macro_rules! stub_family {
 // ANCHOR: xp_family
 stub_family!(
     xp,
-    "XP's stubs: through SharedUserData's SystemCallStub (`mov eax, N; mov rdx, 0x7FFE0300; call rdx; ret`). \
+    "XP's stubs: through SharedUserData's 64-bit SystemCallStub (`mov eax, N; mov rdx, 0x7FFE0310; call rdx; ret`). \
      RCX, RDX and R11 may change: SYSEXIT loads RCX and RDX, SYSCALL loads RCX and R11.",
-    ["mov eax, {n}", "mov rdx, 0x7FFE0300", "call rdx", "ret"] // SYSTEM_CALL_STUB
+    ["mov eax, {n}", "mov rdx, 0x7FFE0310", "call rdx", "ret"] // SYSTEM_CALL_STUB64
 );
 // ANCHOR_END: xp_family
 

@@ -142,25 +142,9 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
         }
         SINGLE_STEP_TERMINATE => single_step_terminate(input[0]),
         COMPAT_SYSENTER => {
-            // SAFETY: the thread should be killed by the kernel's SYSENTER rule.
-            unsafe {
-                core::arch::asm!(
-                    "lea rax, [rip + 2f]",
-                    "push {cs32}",
-                    "push rax",
-                    "retfq", // into compatibility mode: this code is below 4 GiB
-                    ".code32",
-                    "2: mov edx, esp", // XP's SystemCallStub, as a 32-bit program runs it
-                    "mov eax, {null}",
-                    "sysenter",
-                    "ud2",
-                    ".code64",
-                    cs32 = const 0x1B, // USER_CS32
-                    null = const NT_NULL,
-                    out("rax") _, out("rcx") _, out("rdx") _,
-                )
-            };
-            return 0xBAD_0000_0005;
+            let (status, cs) = sysenter_from_compat(cpu);
+            r[0] = status;
+            r[1] = cs;
         }
         P_SCRATCH => r[0] = call(t.scratch, &[]),
         P_GS_LOOP => {
@@ -178,7 +162,9 @@ pub fn run(test: u64, cpu: u64, path: u64) -> u64 {
             }
         }
         COMPAT_SYSCALL => {
-            // SAFETY: the thread should end in the kernel's CSTAR entry.
+            // SAFETY: the thread dies: of #UD at the `syscall` on Intel; on
+            // AMD it enters through CSTAR (EAX is no service) and the
+            // sysretl brings it back to the `ud2`.
             unsafe {
                 core::arch::asm!(
                     "lea rax, [rip + 2f]",
@@ -215,7 +201,9 @@ fn entry_of(path: u64) -> Entry {
         PATH_SYSCALL => Entry::Syscall,
         _ => {
             // SAFETY: SharedUserData is mapped readable in every thread.
-            let stub = unsafe { core::ptr::read_volatile(0x7FFE_0300 as *const [u8; 8]) };
+            let stub = unsafe {
+                core::ptr::read_volatile(syslab_abi::layout::SYSTEM_CALL_STUB64 as *const [u8; 8])
+            };
             if stub[3..5] == [0x0F, 0x34] {
                 Entry::Sysenter // mov rdx, rsp; sysenter
             } else if stub[5..7] == [0x0F, 0x05] {
@@ -326,6 +314,55 @@ fn selectors(stub: ntdll::Stub, sel: &[u64; 4], r: &mut [u64; 32]) {
     r[0] = status;
     r[1..5].copy_from_slice(&after);
 }
+
+// ANCHOR: sysenter_from_compat
+/// A 64-bit thread far-returns into the 32-bit user code and runs XP's
+/// stub there (`mov edx, esp; sysenter`) with NtNull's 64-bit number. It
+/// is still a 64-bit thread: the kernel must serve it as one and return it
+/// through `sysexitq` to SharedUserData's 64-bit `ret`, which pops the
+/// 64-bit return address pushed for it. 32-bit code cannot use this
+/// thread's stack (above 4 GiB), so it borrows this CPU's 32-bit stack.
+/// Returns [status, CS after the return].
+fn sysenter_from_compat(cpu: u64) -> (u64, u64) {
+    let low = syslab_abi::layout::user32_stack_top(cpu) - 64;
+    let (status, cs): (u64, u64);
+    // SAFETY: the stack switch is undone before the block ends; R12 keeps
+    // the 64-bit stack (R8-R15 survive 32-bit code), RBX and RBP are saved
+    // by hand, and everything else the trip may change is declared.
+    unsafe {
+        core::arch::asm!(
+            "push rbx",
+            "push rbp",
+            "mov r12, rsp",
+            "mov rsp, {low}",
+            "lea rax, [rip + 3f]",
+            "push rax",            // where SharedUserData's 64-bit `ret` goes
+            "lea rax, [rip + 2f]",
+            "push {cs32}",
+            "push rax",
+            "retfq",               // into 32-bit code: this code lies below 4 GiB
+            ".code32",
+            "2:",
+            "mov edx, esp",        // XP's SystemCallStub, as 32-bit code runs it
+            "mov eax, {null}",
+            "sysenter",
+            "ud2",
+            ".code64",
+            "3:",
+            "mov ecx, cs",
+            "mov rsp, r12",
+            "pop rbp",
+            "pop rbx",
+            low = in(reg) low,
+            cs32 = const 0x1B, // USER_CS32
+            null = const NT_NULL,
+            out("rax") status, out("rcx") cs, out("rdx") _, out("rsi") _, out("rdi") _,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _, out("r12") _,
+        )
+    };
+    (status & 0xFFFF_FFFF, cs & 0xFFFF)
+}
+// ANCHOR_END: sysenter_from_compat
 
 /// NtTerminateThread(NtCurrentThread(), status) by a raw `sysenter` with TF
 /// set: the thread single-steps into the kernel and ends inside the call.

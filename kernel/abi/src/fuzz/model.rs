@@ -38,8 +38,8 @@ const _: () = assert!(
         <= crate::layout::user_stack_top(8) - crate::layout::USER_STACK_STRIDE
 );
 /// Where SYSEXIT returns: the `ret` after `sysenter` in SharedUserData's
-/// SystemCallStub (the kernel's `KI_FAST_SYSTEM_CALL_RET`).
-pub const SYSEXIT_RETURN: u64 = 0x7FFE_0305;
+/// 64-bit SystemCallStub (the kernel's `KI_FAST_SYSTEM_CALL_RET64`).
+pub const SYSEXIT_RETURN: u64 = crate::layout::SYSTEM_CALL_RETURN64;
 // ANCHOR_END: layout
 
 /// The writable buffer that good pointers point into, and how far into it
