@@ -442,15 +442,5 @@ mod tests {
             describe_exit(&ThreadExit::Exited(0x600d)).as_str(),
             "exit:0x600d"
         );
-        // A 32-bit SYSENTER caller's kill, as the model writes its end.
-        let compat = crate::thread::Fault {
-            vector: crate::syscall::sysenter::COMPAT_SYSENTER_FAULT,
-            rip: model::SYSEXIT_RETURN,
-            ..f
-        };
-        assert_eq!(
-            describe_exit(&ThreadExit::Killed(compat)).as_str(),
-            End::compat_sysenter(model::SYSEXIT_RETURN).to_string()
-        );
     }
 }

@@ -6,7 +6,7 @@
 use syslab_abi::fuzz::Paths;
 use syslab_abi::fuzz::case::{HandleArg, Op, Stack};
 use syslab_abi::fuzz::model::SYSEXIT_RETURN;
-use syslab_abi::fuzz::page::{DB, END_EXIT, END_RETURN, SYSENTER_ENTRY, vector_mnemonic};
+use syslab_abi::fuzz::page::{DB, END_EXIT, END_RETURN};
 use syslab_abi::fuzz::sim::{self, Step};
 use syslab_abi::service::STATUS_UNSUCCESSFUL;
 use syslab_abi::status::*;
@@ -70,7 +70,6 @@ fn owed(step: &Step) -> String {
         END_RETURN => format!("returns {}", status(step.outcome.status)),
         END_EXIT => format!("ends the thread with exit status {:#x}", end.value),
         _ if end.vectors == 1 << DB => "single-steps: killed by #DB right after the return".into(),
-        _ if end.is_compat_sysenter() => format!("{COMPAT}, after the service"),
         _ if matches!(step.call.stack, Stack::Bad(_)) => {
             "killed when it touches its bad stack after the return".into()
         }
@@ -103,9 +102,6 @@ pub fn call(seed: u64, paths: Paths, index: u64) -> Option<String> {
         .map(|s| words(&s))
 }
 
-/// Why the kernel kills a SYSENTER caller whose stack is below 4 GiB.
-const COMPAT: &str = "killed at the SYSENTER entry as a 32-bit caller (RDX below 4 GiB)";
-
 /// An address in the user program, named.
 fn user_place(rip: u64, user: Option<&Symbolizer>) -> String {
     if rip == SYSEXIT_RETURN {
@@ -133,12 +129,6 @@ pub fn end(token: &str, user: Option<&Symbolizer>) -> String {
         let rip = rip
             .strip_prefix("0x")
             .and_then(|h| u64::from_str_radix(h, 16).ok());
-        if vectors == vector_mnemonic(SYSENTER_ENTRY) {
-            let returning = rip.map_or(String::new(), |rip| {
-                format!(", its frame returning to {}", user_place(rip, user))
-            });
-            return format!("the thread is {COMPAT}{returning}");
-        }
         let vectors = vectors.replace('/', " or ");
         return match rip {
             Some(rip) => format!(
@@ -189,7 +179,6 @@ mod tests {
             "single-steps",
             "bad stack",
             "bad address it returns to",
-            "as a 32-bit caller (RDX below 4 GiB), after the service",
             "(the case held none, so: NULL)",
         ] {
             assert!(all.iter().any(|l| l.contains(phrase)), "{phrase}");
@@ -211,11 +200,6 @@ mod tests {
         assert_eq!(
             end("killed:#DB@0x40", None),
             "the thread is killed by #DB at 0x40"
-        );
-        assert_eq!(
-            end("killed:sysenter@0x7ffe0305", None),
-            "the thread is killed at the SYSENTER entry as a 32-bit caller (RDX below 4 GiB), its \
-             frame returning to 0x7ffe0305 (the `ret` of SharedUserData's SystemCallStub)"
         );
         assert_eq!(end("odd", None), "odd");
     }

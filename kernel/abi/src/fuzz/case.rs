@@ -226,8 +226,8 @@ pub enum Stack {
     Normal,
     /// `int 0x2e`, SYSCALL: RSP is this. SYSENTER: RDX, the stack the
     /// kernel returns on, is this. Either way the thread dies right after
-    /// the return, when it touches the stack; or, for SYSENTER with RDX
-    /// below 4 GiB, in the kernel, killed as a 32-bit caller.
+    /// the return, when it touches the stack, or (SYSENTER with a readable
+    /// stack) where the `ret` it returns to jumps.
     Bad(Pointer),
 }
 // ANCHOR_END: classes
@@ -409,17 +409,15 @@ fn random_call(r: &mut Rng, paths: Paths) -> Call {
     // A bad stack kills the thread when it next touches it; with TF the
     // single-step would come first, so the two are not combined, but for
     // SYSENTER: there the first touch is the `ret` the kernel returns to,
-    // which faults before it can complete and trap, or the kernel kills
-    // the thread as a 32-bit caller before it returns, its single-step
-    // recorded in the frame the thread takes with it.
+    // which faults before it can complete and trap, or completes on a
+    // readable stack and traps where it jumped.
     let stack = if (flags & rflags::TF == 0 || path == Path::Sysenter) && r.one_in(48) {
         let regions: &[Region] = if path == Path::Sysenter {
-            // Both sides of 4 GiB: below it the kernel takes RDX for a
-            // 32-bit caller's and kills the thread after the service (the
-            // read-only words give that service arguments it can read);
-            // above it the return's `ret` reads [RDX] and faults. (A
-            // readable one there would send the thread somewhere; one that
-            // crosses the top faults in two ways.)
+            // Unreadable ones on both sides of 4 GiB, where the `ret` the
+            // kernel returns to faults on [RDX]; and the read-only words,
+            // which give the service arguments it can read and the `ret`
+            // an address to jump to. (One that crosses the top faults in
+            // two ways.)
             &[
                 Region::Null,
                 Region::Kernel,

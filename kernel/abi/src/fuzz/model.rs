@@ -71,14 +71,6 @@ pub const R11: usize = 10;
 pub const R12: usize = 11;
 pub const REGISTERS: usize = 15;
 
-/// Whether a SYSENTER caller passing `rdx` as its stack is a 32-bit one to
-/// the kernel (kernel/src/syscall/sysenter.rs, `from_compatibility_mode`):
-/// then KiSystemServiceExit kills it after the service, whatever the
-/// service did. Every 64-bit thread's stack is above 4 GiB.
-pub const fn compatibility_caller(rdx: u64) -> bool {
-    rdx < FOUR_GIB
-}
-
 /// Whether `[addr, addr + len)` lies in user space, as the kernel's
 /// `paging::is_user_range` decides (an empty range at the top included).
 pub const fn is_user_range(addr: u64, len: u64) -> bool {
@@ -462,6 +454,16 @@ fn fault_vectors(addr: u64) -> u64 {
     }
 }
 
+/// The read-only word at `addr`, if `addr` is one of [`READ_ONLY_WORDS`]'
+/// (word-aligned) addresses.
+fn read_only_word(addr: u64, layout: &Layout) -> Option<u64> {
+    let k = addr.checked_sub(layout.read_only)?;
+    if k % 8 != 0 {
+        return None;
+    }
+    READ_ONLY_WORDS.get((k / 8) as usize).copied()
+}
+
 /// The words the kernel reads as the call's `n` arguments, or `None` if
 /// the dispatcher must refuse the block.
 fn arguments(call: &Call, c: &Concrete, layout: &Layout, n: u64) -> Option<[u64; 8]> {
@@ -593,22 +595,27 @@ pub fn predict(call: &Call, c: &Concrete, handles: &Handles, layout: &Layout) ->
     if out.end != End::RETURN {
         return out; // the thread ended in the kernel
     }
-    // A 32-bit caller to the kernel: killed after the service, at the
-    // frame's return address, before any exit.
-    if call.path == Path::Sysenter && c.stack.is_some_and(compatibility_caller) {
-        out.end = End::compat_sysenter(resume);
-        return out;
-    }
     let alternate = resume == labels.alt;
     out.end = if resume != labels.ret && !alternate {
         // Returned to an address that cannot run.
         End::kill(fault_vectors(resume), resume)
+    } else if let Some(word) = c.stack.and_then(|stack| read_only_word(stack, layout)) {
+        // A SYSENTER stack the thread can read (the kernel returns on the
+        // RDX it was given, whatever the thread's mode): the `ret` it
+        // returns to pops a read-only word and jumps there; a single-step
+        // traps on arriving, before the fetch faults.
+        let vectors = if c.flags & rflags::TF != 0 {
+            1 << DB
+        } else {
+            fault_vectors(word)
+        };
+        End::kill(vectors, word)
     } else if let Some(stack) = c.stack {
         // The first touch of the bad stack after the return faults: the
         // `ret` of SystemCallStub (SYSENTER), else the fuzzer's `pushfq`.
         let at = match call.path {
-            Path::Sysenter => SYSEXIT_RETURN,
             _ if alternate => labels.alt,
+            Path::Sysenter => SYSEXIT_RETURN,
             _ => labels.stack_fault,
         };
         End::kill(fault_vectors(stack), at)
@@ -1208,74 +1215,64 @@ mod tests {
     }
 
     #[test]
-    fn sysenter_below_4_gib_is_a_32_bit_caller_killed_after_the_service() {
-        let sysenter = |op, stack: u64| {
-            let c = call(Path::Sysenter, op);
+    fn sysenter_returns_on_any_stack_it_was_given() {
+        let sysenter = |op, stack: u64, flags: u64| {
+            let mut c = call(Path::Sysenter, op);
+            c.flags |= flags;
             let mut concrete = resolve(&c, &Handles::default(), &LAYOUT);
             concrete.stack = Some(stack);
             predict(&c, &concrete, &Handles::default(), &LAYOUT)
         };
-        // Right below the line: killed at the frame's return address.
-        let o = sysenter(Op::Null, FOUR_GIB - 8);
-        assert_eq!(o.end, End::compat_sysenter(SYSEXIT_RETURN));
-        assert_eq!(o.status, STATUS_SUCCESS as u64, "the service ran");
-        // On it or above: not one, and the `ret` faults on the bad stack.
-        assert_eq!(
-            sysenter(Op::Null, FOUR_GIB).end,
-            End::kill(1 << PF, SYSEXIT_RETURN)
-        );
-        // Readable below 4 GiB: the service gets the read-only words, and
-        // the frame's new return address is where the kill reports.
-        let ro = LAYOUT.read_only;
-        let set = Op::SetReturn {
-            target: Target::Alternate,
-            also_rcx: 0,
-        };
-        let o = sysenter(set, ro);
-        assert_eq!(o.end, End::compat_sysenter(READ_ONLY_WORDS[2]));
-        let o = sysenter(Op::Status(0), ro + 8);
-        assert_eq!(o.status, READ_ONLY_WORDS[3]);
-        assert!(o.end.is_compat_sysenter());
-        // Unreadable: refused, then killed all the same.
-        let o = sysenter(Op::Status(0), 0);
+        // A 64-bit thread is a 64-bit caller on either side of 4 GiB: the
+        // `ret` it returns to faults on a stack it cannot read.
+        for rdx in [FOUR_GIB - 8, FOUR_GIB, 0x1000] {
+            let o = sysenter(Op::Null, rdx, 0);
+            assert_eq!(o.end, End::kill(1 << PF, SYSEXIT_RETURN), "{rdx:#x}");
+            assert_eq!(o.status, STATUS_SUCCESS as u64, "the service ran");
+        }
+        // Unreadable: the arguments are refused, then the `ret` faults; a
+        // single-step cannot trap before it.
+        let o = sysenter(Op::Status(0), 0, rflags::TF);
         assert_eq!(
             (o.status, o.end),
             (
                 STATUS_ACCESS_VIOLATION as u64,
-                End::compat_sysenter(SYSEXIT_RETURN)
+                End::kill(1 << PF, SYSEXIT_RETURN)
             )
         );
-        // Single-stepped: killed all the same, or the `ret` faults before
-        // it can trap.
-        let mut c = call(Path::Sysenter, Op::Null);
-        c.flags |= rflags::TF;
-        let mut concrete = resolve(&c, &Handles::default(), &LAYOUT);
-        for (rdx, end) in [
-            (0x1000, End::compat_sysenter(SYSEXIT_RETURN)),
-            (FOUR_GIB, End::kill(1 << PF, SYSEXIT_RETURN)),
-        ] {
-            concrete.stack = Some(rdx);
-            assert_eq!(
-                predict(&c, &concrete, &Handles::default(), &LAYOUT).end,
-                end
-            );
-        }
-        // The generator reaches both sides.
-        let (mut below, mut above, mut stepped) = (0, 0, 0);
+        // Readable: the service gets the read-only words, and the `ret`
+        // jumps to the word on top, where the fetch faults, or a
+        // single-step traps first.
+        let ro = LAYOUT.read_only;
+        let o = sysenter(Op::Status(0), ro + 8, 0);
+        assert_eq!(o.status, READ_ONLY_WORDS[3]);
+        assert_eq!(o.end, End::kill(1 << PF, READ_ONLY_WORDS[1]));
+        let o = sysenter(Op::Null, ro + 16, rflags::TF);
+        assert_eq!(o.end, End::kill(1 << DB, READ_ONLY_WORDS[2]));
+        // NtTestSetReturn reads its new return address there too: a
+        // read-only word, which cannot run.
+        let set = Op::SetReturn {
+            target: Target::Alternate,
+            also_rcx: 0,
+        };
+        let o = sysenter(set, ro, 0);
+        assert_eq!(o.end, End::kill(1 << PF, READ_ONLY_WORDS[2]));
+        // The generator reaches readable and unreadable stacks, single-stepped too.
+        let (mut readable, mut unreadable, mut stepped) = (0, 0, 0);
         for seed in 0..20_000 {
             for step in sim::steps(seed, Paths(Path::Sysenter.bit())) {
                 if let Some(rdx) = step.concrete.stack {
-                    below += compatibility_caller(rdx) as u32;
-                    above += !compatibility_caller(rdx) as u32;
+                    let r = read_only_word(rdx, &LAYOUT).is_some();
+                    readable += r as u32;
+                    unreadable += !r as u32;
                     stepped += (step.concrete.flags & rflags::TF != 0) as u32;
-                    assert_eq!(
-                        step.outcome.end.is_compat_sysenter(),
-                        compatibility_caller(rdx)
-                    );
                 }
             }
         }
-        assert!(below > 20 && above > 20, "{below} below, {above} above");
+        assert!(
+            readable > 20 && unreadable > 20,
+            "{readable} readable, {unreadable} not"
+        );
         assert!(stepped > 5, "{stepped} single-stepped");
     }
 

@@ -42,21 +42,9 @@ pub const DB: u64 = 1;
 pub const SS: u64 = 12;
 pub const GP: u64 = 13;
 pub const PF: u64 = 14;
-/// What the kernel reports as the "vector" of a thread it kills at its
-/// SYSENTER entry as a 32-bit caller (the kernel's `trap::ENTRY_SYSENTER`):
-/// a rule of the kernel's, not an exception.
-pub const SYSENTER_ENTRY: u64 = 0x100;
-/// The bit of [`End::vectors`] that stands for [`SYSENTER_ENTRY`]; the
-/// others are exception vectors, all below 32.
-const SYSENTER_ENTRY_BIT: u64 = 63;
-
 /// The bit of [`End::vectors`] for `vector`, 0 if it has none.
 const fn vector_bit(vector: u64) -> u64 {
-    match vector {
-        SYSENTER_ENTRY => 1 << SYSENTER_ENTRY_BIT,
-        v if v < SYSENTER_ENTRY_BIT => 1 << v,
-        _ => 0,
-    }
+    if vector < 64 { 1 << vector } else { 0 }
 }
 
 /// How a call must end, or how a thread ended.
@@ -93,17 +81,6 @@ impl End {
         }
     }
 
-    /// Killed by the kernel at its SYSENTER entry, as a 32-bit caller, with
-    /// `rip` the return address in its frame.
-    pub const fn compat_sysenter(rip: u64) -> End {
-        End::kill(vector_bit(SYSENTER_ENTRY), rip)
-    }
-
-    /// Whether this is [`End::compat_sysenter`]'s end.
-    pub const fn is_compat_sysenter(&self) -> bool {
-        self.kind == END_KILL && self.vectors == vector_bit(SYSENTER_ENTRY)
-    }
-
     /// Whether a thread that exited with `status` ended as expected.
     pub fn matches_exit(&self, status: u64) -> bool {
         self.kind == END_EXIT && self.value == status
@@ -122,8 +99,6 @@ pub fn vector_mnemonic(vector: u64) -> &'static str {
         SS => "#SS",
         GP => "#GP",
         PF => "#PF",
-        // As the kernel names it (trap::vector_mnemonic).
-        SYSENTER_ENTRY => "sysenter",
         _ => "#?",
     }
 }
@@ -139,11 +114,6 @@ impl fmt::Display for End {
                 f.write_str("killed:")?;
                 let mut first = true;
                 for v in (0..64).filter(|v| self.vectors & (1 << v) != 0) {
-                    let v = if v == SYSENTER_ENTRY_BIT {
-                        SYSENTER_ENTRY
-                    } else {
-                        v
-                    };
                     if !first {
                         f.write_str("/")?;
                     }
@@ -267,13 +237,6 @@ mod tests {
         assert!(!k.matches_kill(GP, 0x7ffe0306));
         assert!(!k.matches_kill(200, 0x7ffe0305));
         assert!(End::exit(5).matches_exit(5) && !End::exit(5).matches_exit(6));
-        let compat = End::compat_sysenter(0x7ffe0305);
-        assert_eq!(compat.to_string(), "killed:sysenter@0x7ffe0305");
-        assert!(compat.matches_kill(SYSENTER_ENTRY, 0x7ffe0305));
-        assert!(compat.is_compat_sysenter() && !k.is_compat_sysenter());
-        assert!(!compat.matches_kill(PF, 0x7ffe0305));
-        assert!(!k.matches_kill(SYSENTER_ENTRY, 0x7ffe0305));
-        assert!(!compat.matches_kill(SYSENTER_ENTRY + 1, 0x7ffe0305));
         assert!(!End::RETURN.matches_exit(0));
     }
 
