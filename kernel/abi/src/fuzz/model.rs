@@ -14,7 +14,7 @@
 use super::case::{ArgBlock, Call, HandleArg, Op, Path, Pointer, Region, Stack, Target, rflags};
 use super::page::{DB, End, GP, Mismatch, PF, SS, check};
 use super::rng::Rng;
-use crate::layout::FOUR_GIB;
+use crate::layout::{FOUR_GIB, FOUR_GIB_EDGE, FOUR_GIB_EDGE_SIZE};
 use crate::service::{self, NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use crate::status::*;
 use crate::user_test::FLAGS_CHECK;
@@ -26,13 +26,15 @@ pub const USER_BASE: u64 = 0x4000_0000;
 pub const USER_TOP: u64 = 0x0000_8000_0000_0000;
 /// User space nobody maps: above the user program (linked at USER_BASE),
 /// below the report pages (`layout::REPORTS_BASE`); and as much again from
-/// 4 GiB up, below the user stacks. A SYSENTER caller whose RDX is below
-/// 4 GiB is a 32-bit one to the kernel, so unmapped addresses come from
-/// both sides.
+/// 4 GiB up, above the two pages mapped around 4 GiB
+/// (`layout::FOUR_GIB_EDGE`) and below the user stacks. A 32-bit caller's
+/// pointers must lie below 4 GiB, so unmapped addresses come from both
+/// sides, and from either side of those two pages.
 pub const UNMAPPED_BASE: u64 = 0x5000_0000;
-pub const UNMAPPED_HIGH_BASE: u64 = FOUR_GIB;
+pub const UNMAPPED_HIGH_BASE: u64 = FOUR_GIB_EDGE + FOUR_GIB_EDGE_SIZE;
 pub const UNMAPPED_SIZE: u64 = 0x0800_0000;
 const _: () = assert!(UNMAPPED_BASE + UNMAPPED_SIZE <= crate::layout::REPORTS_BASE);
+const _: () = assert!(FOUR_GIB_EDGE < FOUR_GIB && UNMAPPED_HIGH_BASE > FOUR_GIB);
 const _: () = assert!(
     UNMAPPED_HIGH_BASE + UNMAPPED_SIZE
         <= crate::layout::user_stack_top(8) - crate::layout::USER_STACK_STRIDE
@@ -244,10 +246,13 @@ pub fn address(p: Pointer, layout: &Layout) -> u64 {
         Region::Kernel if x & 1 == 0 => 0x1000 + (x >> 1) % (USER_BASE - 0x2000),
         Region::Kernel => 0xFFFF_8000_0000_1000 + (x >> 1) % 0x0000_7FFF_FFFF_E000,
         Region::StraddleTop => USER_TOP - 1 - x % 7,
-        // Below 4 GiB, above it, or right at the line from either side.
+        // Below 4 GiB, above it, or close outside the two pages mapped
+        // around it, from either side: far enough that a push below the
+        // address above them, and a SYSENTER stack's arguments above the
+        // address below them, are not in those pages either.
         Region::Unmapped => match x % 8 {
-            0 => FOUR_GIB - 8 * (1 + (x >> 3) % 8),
-            1 => FOUR_GIB + 8 * ((x >> 3) % 8),
+            0 => FOUR_GIB_EDGE - 0x100 + 8 * ((x >> 3) % 8),
+            1 => UNMAPPED_HIGH_BASE + 8 * (1 + (x >> 3) % 8),
             2..=4 => UNMAPPED_BASE + 0x1000 + (x >> 3) % (UNMAPPED_SIZE - 0x2000),
             _ => UNMAPPED_HIGH_BASE + 0x1000 + (x >> 3) % (UNMAPPED_SIZE - 0x2000),
         },
@@ -599,7 +604,11 @@ pub fn predict(call: &Call, c: &Concrete, handles: &Handles, layout: &Layout) ->
     out.end = if resume != labels.ret && !alternate {
         // Returned to an address that cannot run.
         End::kill(fault_vectors(resume), resume)
-    } else if let Some(word) = c.stack.and_then(|stack| read_only_word(stack, layout)) {
+    } else if let Some(word) = c
+        .stack
+        .filter(|_| call.path == Path::Sysenter)
+        .and_then(|stack| read_only_word(stack, layout))
+    {
         // A SYSENTER stack the thread can read (the kernel returns on the
         // RDX it was given, whatever the thread's mode): the `ret` it
         // returns to pops a read-only word and jumps there; a single-step
@@ -1225,7 +1234,7 @@ mod tests {
         };
         // A 64-bit thread is a 64-bit caller on either side of 4 GiB: the
         // `ret` it returns to faults on a stack it cannot read.
-        for rdx in [FOUR_GIB - 8, FOUR_GIB, 0x1000] {
+        for rdx in [FOUR_GIB_EDGE - 8, UNMAPPED_HIGH_BASE, 0x1000] {
             let o = sysenter(Op::Null, rdx, 0);
             assert_eq!(o.end, End::kill(1 << PF, SYSEXIT_RETURN), "{rdx:#x}");
             assert_eq!(o.status, STATUS_SUCCESS as u64, "the service ran");
@@ -1326,9 +1335,12 @@ mod tests {
             );
             let u = a(Region::Unmapped);
             let within = |base| u >= base && u + 0x1000 <= base + UNMAPPED_SIZE;
-            let at_the_line = u.abs_diff(FOUR_GIB) <= 64;
+            // Clear of the two pages mapped around 4 GiB, with room for
+            // a push below it and 80 bytes of a SYSENTER stack above it.
+            let at_the_edge = (FOUR_GIB_EDGE - 0x100..FOUR_GIB_EDGE - 0x80).contains(&u)
+                || (UNMAPPED_HIGH_BASE + 8..=UNMAPPED_HIGH_BASE + 64).contains(&u);
             assert!(
-                within(UNMAPPED_BASE) || within(UNMAPPED_HIGH_BASE) || at_the_line,
+                within(UNMAPPED_BASE) || within(UNMAPPED_HIGH_BASE) || at_the_edge,
                 "{u:#x}"
             );
             assert!(is_user_range(u, 64) && !LAYOUT.accessible(u, 1, false));
