@@ -67,7 +67,12 @@ fn lab0_passes_on_the_skeleton_on_both_profiles() {
     for cpu in ["intel", "amd", "max"] {
         let (out, text) = grader(&["lab0", "--cpu", cpu]);
         assert!(out.status.success(), "lab0 on {cpu}:\n{text}");
-        assert!(text.contains("Score: 80/80"), "lab0 on {cpu}:\n{text}");
+        // Full marks, whatever lab0's total is.
+        let score = text.lines().find_map(|l| l.strip_prefix("Score: "));
+        let full = score
+            .and_then(|s| s.split_once('/'))
+            .is_some_and(|(got, of)| got == of && got != "0");
+        assert!(full, "lab0 on {cpu}: not full marks:\n{text}");
         if cpu == "max" {
             assert!(text.contains("UMIP on: ring-3 sgdt raised #GP"), "{text}");
         }
