@@ -115,6 +115,21 @@ fn own_workspace(manifest: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// A `--config` value that has rustc write the checkout's paths relative
+/// to it (`--remap-path-prefix ROOT/=`, appended to the target's rustflags
+/// in .cargo/config.toml). The root workspace's members get relative paths
+/// anyway; a workspace of its own, such as solutions/, gets the kernel's
+/// absolute ones. Their lengths then change the code (a panic location's
+/// length is an immediate, one or four bytes), so every address in the
+/// kernel, and in the book's transcripts, would depend on where the
+/// checkout lies. gdb, run from the root, finds the sources through its
+/// `$cwd` search path.
+fn checkout_relative_paths(root: &Path) -> String {
+    let prefix = format!("{}/", root.display());
+    let escaped = prefix.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("target.{TARGET}.rustflags=[\"--remap-path-prefix={escaped}=\"]")
+}
+
 /// `cargo build --release -p PACKAGE --target x86_64-unknown-none`, from
 /// the workspace root (with `--manifest-path` for a package that is a
 /// workspace of its own); returns the path of the executable it produced.
@@ -129,14 +144,15 @@ fn cargo_build(
     let color = std::io::stderr().is_terminal();
     let mut args: Vec<String> = vec!["build".into(), "--release".into()];
     if let Some(manifest) = manifest {
-        // Into the root's target/ too: the kernel library and its
-        // dependencies are then built once for both workspaces.
+        // Into the root's target/ too: the kernel's dependencies are then
+        // built once for both workspaces.
         args.extend([
             "--manifest-path".into(),
             manifest.display().to_string(),
             "--target-dir".into(),
             ws.target.display().to_string(),
         ]);
+        args.extend(["--config".into(), checkout_relative_paths(&ws.root)]);
     }
     args.extend([
         "-p".into(),
@@ -273,6 +289,19 @@ pub fn default_executable(target: &Path, package: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checkout_prefix_is_remapped_to_nothing_in_toml() {
+        assert_eq!(
+            checkout_relative_paths(Path::new("/home/ann/syslab")),
+            "target.x86_64-unknown-none.rustflags=[\"--remap-path-prefix=/home/ann/syslab/=\"]"
+        );
+        // A quote or a backslash in the path stays inside the TOML string.
+        assert_eq!(
+            checkout_relative_paths(Path::new("/tmp/a\"b")),
+            "target.x86_64-unknown-none.rustflags=[\"--remap-path-prefix=/tmp/a\\\"b/=\"]"
+        );
+    }
 
     #[test]
     fn missing_target_is_recognised_from_rustc_and_cargo() {
