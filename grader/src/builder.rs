@@ -119,11 +119,12 @@ fn own_workspace(manifest: &Path) -> bool {
 /// to it (`--remap-path-prefix ROOT/=`, appended to the target's rustflags
 /// in .cargo/config.toml). The root workspace's members get relative paths
 /// anyway; a workspace of its own, such as solutions/, gets the kernel's
-/// absolute ones. Their lengths then change the code (a panic location's
-/// length is an immediate, one or four bytes), so every address in the
-/// kernel, and in the book's transcripts, would depend on where the
-/// checkout lies. gdb, run from the root, finds the sources through its
-/// `$cwd` search path.
+/// absolute ones, which its panic messages would then print, and whose
+/// lengths change the code (a location's length is an immediate, one or
+/// four bytes). (The order of its functions and statics still follows the
+/// hashes of its symbols, which cargo derives from the kernel's absolute
+/// path for a workspace that does not contain it.) gdb, run from the root,
+/// finds the sources through its `$cwd` search path.
 fn checkout_relative_paths(root: &Path) -> String {
     let prefix = format!("{}/", root.display());
     let escaped = prefix.replace('\\', "\\\\").replace('"', "\\\"");

@@ -47,6 +47,11 @@ const VOLATILE: &[Rule] = &[
         replacement: "${1}[port]",
     },
     Rule {
+        what: "the minutes of a duration with a fraction: kd's `1 min 30.0 s`",
+        pattern: r"\b[0-9]+ min ([0-9]+\.[0-9]+ ?s)\b",
+        replacement: "$1",
+    },
+    Rule {
         what: "a duration with a fraction: libtest's `finished in 0.03s`, a bench time",
         pattern: r"\b[0-9]+\.[0-9]+ ?(s|ms|µs|us|ns)\b",
         replacement: "[time]",
@@ -174,14 +179,16 @@ mod tests {
                  @@syslab 0123456789abcdef run lab1.gate\n\
                  ok. 9 passed; 0 failed; finished in 0.03s (solutions/tests/lab2.rs)\n\
                  int2e 612.5 cycles, 236 ns, tsc mhz=2596 at 2596.1 MHz\n\
-                 serial log: target/syslab/logs/20261201-120646-3635/lab3-intel-tcg-boot1.serial.log\n";
+                 serial log: target/syslab/logs/20261201-120646-3635/lab3-intel-tcg-boot1.serial.log\n\
+                 0xFFFFFF pairs, the article's loop, would take 58.20 s\n";
         let b = "-append 'nonce=fedcba9876543210 lab=lab2' -gdb tcp:127.0.0.1:5555\n\
                  QEMU is paused, waiting for gdb on port 5555. In another terminal, run:\n\
                  target remote localhost:5555\n\
                  @@syslab fedcba9876543210 run lab1.gate\n\
                  ok. 9 passed; 0 failed; finished in 1.20s (solutions/tests/lab2.rs)\n\
                  int2e 1,041 cycles, 412 ns, tsc mhz=2601 at 2601 MHz\n\
-                 serial log: target/syslab/logs/20261202-090000-17/lab3-intel-tcg-boot1.serial.log\n";
+                 serial log: target/syslab/logs/20261202-090000-17/lab3-intel-tcg-boot1.serial.log\n\
+                 0xFFFFFF pairs, the article's loop, would take 1 min 2.5 s\n";
         assert_eq!(n().for_comparison(a), n().for_comparison(b));
         assert!(n().for_comparison(a).contains("run lab1.gate"));
     }
