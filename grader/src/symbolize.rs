@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
+/// The DWARF sections, each a shared copy of the bytes read from the ELF.
+type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
+
 /// A function symbol: `[start, start + size)`; `size` 0 means unknown.
 #[derive(Clone, Debug)]
 struct Function {
@@ -28,7 +31,7 @@ pub struct Symbolizer {
     labels: Vec<(u64, String)>,
     /// Executable sections, to bound functions whose size is unknown.
     code: Vec<(u64, u64)>,
-    lines: Option<addr2line::Loader>,
+    lines: Option<addr2line::Context<Reader>>,
     /// Source paths under this directory are shown relative to it.
     root: Option<PathBuf>,
 }
@@ -133,7 +136,7 @@ impl Symbolizer {
         labels.sort();
 
         // Without DWARF the symbol names still help, so a failure here is not fatal.
-        let lines = addr2line::Loader::new(elf).ok();
+        let lines = line_tables(&file).ok();
         Ok(Symbolizer {
             functions,
             labels,
@@ -225,7 +228,7 @@ impl Symbolizer {
             return vec![];
         };
         let mut frames = Vec::new();
-        if let Ok(mut iter) = loader.find_frames(address) {
+        if let Ok(mut iter) = loader.find_frames(address).skip_all_loads() {
             while let Ok(Some(frame)) = iter.next() {
                 let name = frame
                     .function
@@ -266,6 +269,24 @@ impl Symbolizer {
         }
         shorten_external(file)
     }
+}
+
+/// The ELF's DWARF, for its line tables and inline chains. A missing
+/// section reads as empty, which gimli takes as "no such information".
+fn line_tables(file: &object::File<'_>) -> Result<addr2line::Context<Reader>, gimli::Error> {
+    let endian = if file.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, gimli::Error> {
+        let data = file
+            .section_by_name(id.name())
+            .and_then(|section| section.data().ok())
+            .unwrap_or(&[]);
+        Ok(Reader::new(data.into(), endian))
+    })?;
+    addr2line::Context::from_dwarf(dwarf)
 }
 
 /// The standard library and crates.io sources by their short names:
