@@ -287,6 +287,17 @@ pub fn syscall_frame() -> KTrapFrame {
     }
 }
 
+/// `base` with what `edit` changes in it.
+fn variant(base: KTrapFrame, edit: fn(&mut KTrapFrame)) -> KTrapFrame {
+    let mut frame = base;
+    edit(&mut frame);
+    frame
+}
+
+fn case(what: &'static str, frame: KTrapFrame, exit: SystemCallExit) -> FrameCase {
+    FrameCase { what, frame, exit }
+}
+
 // ANCHOR: sysexit_cases
 /// `sysexit_safe` and `choose_exit` on SYSENTER frames: the untouched frame
 /// and the edges of user space leave by `sysexitq`; each condition broken
@@ -295,12 +306,7 @@ pub fn syscall_frame() -> KTrapFrame {
 pub fn sysexit_cases() -> Vec<FrameCase> {
     use SystemCallExit::{Iretq, Sysexit};
     let base = sysenter_frame();
-    let with = |f: fn(&mut KTrapFrame)| {
-        let mut frame = base;
-        f(&mut frame);
-        frame
-    };
-    let case = |what, frame, exit| FrameCase { what, frame, exit };
+    let with = |edit| variant(base, edit);
     alloc::vec![
         case("an untouched SYSENTER frame", base, Sysexit),
         case(
@@ -368,12 +374,7 @@ pub fn sysexit_cases() -> Vec<FrameCase> {
 pub fn sysret_cases() -> Vec<FrameCase> {
     use SystemCallExit::{Iretq, Sysret};
     let base = syscall_frame();
-    let with = |f: fn(&mut KTrapFrame)| {
-        let mut frame = base;
-        f(&mut frame);
-        frame
-    };
-    let case = |what, frame, exit| FrameCase { what, frame, exit };
+    let with = |edit| variant(base, edit);
     alloc::vec![
         case("an untouched SYSCALL frame", base, Sysret),
         case(
@@ -516,12 +517,7 @@ pub fn syscall32_frame() -> KTrapFrame {
 pub fn sysexit32_cases() -> Vec<FrameCase> {
     use SystemCallExit::{Iretq, Sysexit32};
     let base = sysenter32_frame();
-    let with = |f: fn(&mut KTrapFrame)| {
-        let mut frame = base;
-        f(&mut frame);
-        frame
-    };
-    let case = |what, frame, exit| FrameCase { what, frame, exit };
+    let with = |edit| variant(base, edit);
     alloc::vec![
         case("an untouched 32-bit SYSENTER frame", base, Sysexit32),
         case(
@@ -599,12 +595,7 @@ pub fn sysexit32_cases() -> Vec<FrameCase> {
 pub fn sysret32_cases() -> Vec<FrameCase> {
     use SystemCallExit::{Iretq, Sysexit32, Sysret32};
     let base = syscall32_frame();
-    let with = |f: fn(&mut KTrapFrame)| {
-        let mut frame = base;
-        f(&mut frame);
-        frame
-    };
-    let case = |what, frame, exit| FrameCase { what, frame, exit };
+    let with = |edit| variant(base, edit);
     alloc::vec![
         case("an untouched 32-bit SYSCALL frame", base, Sysret32),
         case(
