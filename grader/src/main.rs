@@ -69,6 +69,7 @@ mod score;
 mod scratch;
 mod select;
 mod symbolize;
+mod zipfile;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -10,6 +10,8 @@
 
 mod class;
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -295,6 +297,38 @@ fn a_qemu_that_cannot_start_scores_zero_of_the_full_points() {
     );
 }
 
+/// Unpacks a zip of deflated members into `to`, as Gradescope does, and
+/// returns each member's Unix permissions.
+fn unzip(zip: &Path, to: &Path) -> BTreeMap<String, u32> {
+    let bytes = std::fs::read(zip).unwrap();
+    let archive = rawzip::ZipArchive::from_slice(&bytes).unwrap();
+    let mut modes = BTreeMap::new();
+    for entry in archive.entries() {
+        let entry = entry.unwrap();
+        let name = entry
+            .file_path()
+            .try_normalize()
+            .unwrap()
+            .as_ref()
+            .to_owned();
+        let member = archive.get_entry(entry.wayfinder()).unwrap();
+        assert_eq!(
+            entry.compression_method(),
+            rawzip::CompressionMethod::DEFLATE
+        );
+        let mut data = Vec::new();
+        member
+            .verifying_reader(flate2::read::DeflateDecoder::new(member.data()))
+            .read_to_end(&mut data)
+            .unwrap();
+        let file = to.join(&name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, data).unwrap();
+        modes.insert(name, entry.mode().permissions());
+    }
+    modes
+}
+
 #[test]
 fn the_gradescope_zip_grades_a_submission_in_an_autograder_layout() {
     if !has_solutions() {
@@ -317,8 +351,10 @@ fn the_gradescope_zip_grades_a_submission_in_an_autograder_layout() {
     // copied up, the student's upload in submission/.
     let ag = dir.join("autograder");
     let source = ag.join("source");
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
-    zip.extract(&source).unwrap();
+    let modes = unzip(&zip_path, &source);
+    for script in ["setup.sh", "run_autograder"] {
+        assert_eq!(modes[script], 0o755, "{script} is executable in the zip");
+    }
     for needed in [
         "setup.sh",
         "run_autograder",

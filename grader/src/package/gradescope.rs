@@ -4,16 +4,14 @@
 //! the build parts of this checkout: what batch copies into its scratch
 //! tree. Gradescope unpacks it into /autograder/source.
 
-use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use zip::write::SimpleFileOptions;
+use anyhow::Result;
 
 use super::{Package, lab_list};
 use crate::exit;
 use crate::paths::{Workspace, show};
-use crate::scratch;
+use crate::{scratch, zipfile};
 
 const SETUP: &str = include_str!("setup.sh");
 const RUN: &str = include_str!("run_autograder");
@@ -46,24 +44,28 @@ pub fn run(p: &Package) -> Result<u8> {
 }
 
 fn write(out: &Path, p: &Package, files: &crate::batch::submission::Files) -> Result<()> {
-    let file =
-        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    let plain = SimpleFileOptions::default().unix_permissions(0o644);
-    let script = SimpleFileOptions::default().unix_permissions(0o755);
-    let mut add = |name: &str, bytes: &[u8], options| -> Result<()> {
-        zip.start_file(name, options)
-            .and_then(|()| zip.write_all(bytes).map_err(Into::into))
-            .with_context(|| format!("cannot add {name} to {}", out.display()))
-    };
-    add("setup.sh", fill(SETUP, p).as_bytes(), script)?;
-    add("run_autograder", fill(RUN, p).as_bytes(), script)?;
-    for (path, bytes) in files.iter().filter(|(path, _)| scratch::in_parts(path)) {
-        add(&format!("{COURSE}/{path}"), bytes, plain)?;
-    }
-    zip.finish()
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(())
+    let setup = fill(SETUP, p);
+    let run = fill(RUN, p);
+    let scripts = [
+        ("setup.sh", setup.as_bytes()),
+        ("run_autograder", run.as_bytes()),
+    ];
+    let scripts = scripts.into_iter().map(|(name, bytes)| zipfile::Member {
+        name,
+        bytes,
+        mode: 0o755,
+    });
+    let course: Vec<(String, &[u8])> = files
+        .iter()
+        .filter(|(path, _)| scratch::in_parts(path))
+        .map(|(path, bytes)| (format!("{COURSE}/{path}"), bytes.as_slice()))
+        .collect();
+    let course = course.iter().map(|(name, bytes)| zipfile::Member {
+        name,
+        bytes,
+        mode: 0o644,
+    });
+    zipfile::write(out, scripts.chain(course))
 }
 
 #[cfg(test)]

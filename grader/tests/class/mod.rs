@@ -247,11 +247,16 @@ pub fn write(dir: &Path, name: &str, kind: Kind, format: Format) -> PathBuf {
         }
         Format::Zip => {
             let path = dir.join(format!("{name}.zip"));
-            let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+            // Stored, not deflated: the grader's own zips (and its unit
+            // test of reading one) are deflated, so the class covers the
+            // other method `zip -r` may choose.
+            let mut zip = rawzip::ZipArchiveWriter::new(std::fs::File::create(&path).unwrap());
             for (file, text) in &files {
-                zip.start_file(file.as_str(), zip::write::SimpleFileOptions::default())
-                    .unwrap();
-                zip.write_all(text.as_bytes()).unwrap();
+                let (mut entry, config) = zip.new_file(file.as_str()).start().unwrap();
+                let mut writer = config.wrap(&mut entry);
+                writer.write_all(text.as_bytes()).unwrap();
+                let (_, descriptor) = writer.finish().unwrap();
+                entry.finish(descriptor).unwrap();
             }
             zip.finish().unwrap();
             path
