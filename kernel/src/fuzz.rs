@@ -105,7 +105,7 @@ fn describe_exit(exit: &ThreadExit) -> crate::test::LineBuf {
         ThreadExit::Killed(f) => write!(
             s,
             "killed:{}@{:#x}",
-            crate::trap::vector_mnemonic(f.vector),
+            crate::frame::vector_mnemonic(f.vector),
             f.rip
         ),
     };

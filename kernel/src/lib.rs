@@ -19,6 +19,7 @@ pub mod arch;
 pub mod bench;
 pub mod cmdline;
 pub mod cr4;
+pub mod frame;
 pub mod fuzz;
 pub mod fw_cfg;
 pub mod gdt;

@@ -110,7 +110,7 @@ pub fn read_checked(msr: u32) -> Option<u64> {
 
 /// If a ring-0 #GP happened at [`read_checked`]'s RDMSR, resume at its
 /// error exit and return true. Called by the trap handler.
-pub fn fixup(frame: &mut crate::trap::KTrapFrame) -> bool {
+pub fn fixup(frame: &mut crate::frame::KTrapFrame) -> bool {
     #[cfg(target_os = "none")]
     {
         let insn = &raw const checked::msr_read_insn as u64;

@@ -31,8 +31,8 @@
 //!
 //! [`PerCpu::new`]: crate::percpu::PerCpu::new
 
+use crate::frame::KTrapFrame;
 use crate::percpu::PerCpu;
-use crate::trap::KTrapFrame;
 use core::sync::atomic::Ordering;
 
 #[cfg(target_os = "none")]
@@ -55,8 +55,8 @@ pub const KERNEL_SINGLE_STEP_HINT: &str = "a single-step trap in ring 0: RFLAGS.
 #[cfg(target_os = "none")]
 mod imp {
     use super::*;
+    use crate::frame::KTRAP_FRAME_SIZE;
     use crate::msr::IA32_GS_BASE;
-    use crate::trap::KTRAP_FRAME_SIZE;
     use crate::trap::{kernel_flags, restore_registers, save_registers};
 
     // ANCHOR: paranoid_common

@@ -103,18 +103,18 @@ pub struct PerCpu {
     /// anywhere, even on KiSystemCall64's first instruction, which runs on
     /// the user's RSP; a single-step #DB arrives on KiFastCallEntry's first.
     pub ist_stacks: [Stack; IST_STACKS],
-    /// The runner's stack pointer while a user thread runs (see thread.rs).
+    /// The runner's stack pointer while a user thread runs (see thread/mod.rs).
     pub runner_rsp: UnsafeCell<u64>,
-    /// The user thread running on this CPU, if any (see thread.rs).
-    pub thread: UnsafeCell<Option<crate::thread::Thread>>,
+    /// The user thread running on this CPU, if any (see thread/mod.rs).
+    pub thread: UnsafeCell<Option<crate::thread::record::Thread>>,
     /// The test this CPU is running, for fault reports.
     pub current_test: AtomicPtr<&'static str>,
     pub counters: Counters,
     /// Work posted by the boot CPU (see smp.rs).
-    pub mailbox: AtomicPtr<crate::smp::Job>,
+    pub mailbox: AtomicPtr<Job>,
     /// The last SYSENTER or SYSCALL frame that KiSystemServiceExit sent
     /// back through iretq, for the tests' messages: which rule refused it.
-    pub last_fallback: UnsafeCell<crate::trap::KTrapFrame>,
+    pub last_fallback: UnsafeCell<crate::frame::KTrapFrame>,
     pub gdt: Gdt,
     pub tss: Tss,
 }
@@ -155,6 +155,13 @@ const _: () = assert!(PERCPU_SYSENTER_SS == 24 && PERCPU_SYSENTER_ARGS == 48);
 unsafe impl Sync for PerCpu {}
 unsafe impl Send for PerCpu {}
 
+/// Work posted to CPUs' mailboxes by `smp::run_on_all`: a closure, and a
+/// count of the CPUs still running it.
+pub struct Job {
+    pub(crate) func: *const (dyn Fn(&PerCpu) + Sync),
+    pub(crate) pending: AtomicU32,
+}
+
 static CPUS: [AtomicPtr<CachePadded<PerCpu>>; MAX_CPUS] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 static ONLINE_COUNT: AtomicU32 = AtomicU32::new(0);
@@ -178,7 +185,7 @@ impl PerCpu {
             current_test: AtomicPtr::new(core::ptr::null_mut()),
             counters: Counters::default(),
             mailbox: AtomicPtr::new(core::ptr::null_mut()),
-            last_fallback: UnsafeCell::new(crate::trap::KTrapFrame::default()),
+            last_fallback: UnsafeCell::new(crate::frame::KTrapFrame::default()),
             gdt: Gdt::new(),
             tss: Tss::new(),
         })));
@@ -237,34 +244,10 @@ pub fn cpu_id() -> u32 {
     current().cpu
 }
 
-/// The offset in the block of `counters.exits[0]`, which [`count_exit`]
-/// indexes, derived from the types like the stubs' offsets above.
+/// The offset in the block of `counters.exits[0]`, which
+/// `syscall::exit::count_exit` indexes, derived from the types like the stubs' offsets above.
 pub const COUNT_EXITS: usize = core::mem::offset_of!(PerCpu, counters.exits);
 const _: () = assert!(COUNT_EXITS.is_multiple_of(8));
-
-/// Adds one to the running CPU's counter of `exit` in a single
-/// instruction, `inc qword ptr gs:[COUNT_EXITS + exit * 8]`, as Linux's
-/// `this_cpu_inc` does: no load of the block's address, no branch on the
-/// exit, and no locked read-modify-write, since only this CPU writes its
-/// counters. The others read them with relaxed loads, and an aligned
-/// 8-byte store is atomic (Intel SDM Vol. 3A §9.1.1, "Guaranteed Atomic
-/// Operations"), so a reader sees the old or the new count. Kernel mode
-/// only, like [`current`].
-#[cfg(target_os = "none")]
-#[inline(always)]
-pub fn count_exit(exit: crate::student::SystemCallExit) {
-    const { assert!((crate::student::SystemCallExit::Sysret32 as usize) < EXIT_SLOTS) };
-    // SAFETY: in kernel mode GS points at this CPU's block, and every
-    // exit's slot lies inside `counters.exits` (checked above).
-    unsafe {
-        core::arch::asm!(
-            "inc qword ptr gs:[{o} + {i} * 8]",
-            o = const COUNT_EXITS,
-            i = in(reg) exit as u64,
-            options(nostack),
-        )
-    };
-}
 
 /// CPU `n`'s block, if it exists.
 pub fn get(n: usize) -> Option<&'static PerCpu> {

@@ -11,11 +11,11 @@
 //! `lab2.exit_rules`, `lab3.exit_rules`) through the kernel's table of the
 //! student's functions. One list, two layers.
 
+use crate::frame::{ENTRY_SYSCALL, ENTRY_SYSCALL32, ENTRY_SYSENTER, KTrapFrame, rflags};
 use crate::gdt::{KERNEL_CS, KERNEL_DS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS, USER_SS};
 use crate::gdt::{bits, standard_gdt};
 use crate::mm::paging::{USER_BASE, USER_TOP};
 use crate::student::{GdtRuleError, SystemCallExit};
-use crate::trap::{ENTRY_SYSCALL, ENTRY_SYSCALL32, ENTRY_SYSENTER, KTrapFrame, rflags};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

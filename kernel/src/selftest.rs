@@ -72,7 +72,7 @@ fn verdict(exit: ThreadExit, reached: u64, entry: u64) -> alloc::string::String 
         ThreadExit::Killed(f) if f.vector == 6 => "ud".into(),
         ThreadExit::Killed(f) if f.rip == entry => "cpl3".into(),
         ThreadExit::Killed(f) => {
-            alloc::format!("{}@{:#x}", crate::trap::vector_mnemonic(f.vector), f.rip)
+            alloc::format!("{}@{:#x}", crate::frame::vector_mnemonic(f.vector), f.rip)
         }
         ThreadExit::Exited(s) => alloc::format!("exit-{s:#x}"),
     }
@@ -103,7 +103,7 @@ pub fn run() {
         msr::write(msr::IA32_LSTAR, probe_syscall_entry as *const () as u64);
         msr::write(
             msr::IA32_FMASK,
-            crate::trap::rflags::IF | crate::trap::rflags::TF,
+            crate::frame::rflags::IF | crate::frame::rflags::TF,
         );
         let v = verdict(
             crate::test::user::run(me, user_test::PROBE_SYSCALL, 0),

@@ -10,17 +10,9 @@
 //! Once online, an AP waits for [`Job`]s in its per-CPU mailbox; the test
 //! runner uses [`run_on_all`] to run the same code on every CPU at once.
 
-use crate::percpu::{self, PerCpu};
+use crate::mm::paging::TRAMPOLINE_ADDR;
+use crate::percpu::{self, Job, PerCpu};
 use core::sync::atomic::{AtomicU32, Ordering};
-
-/// Physical (and virtual) address of the trampoline; SIPI vector 0x08.
-pub const TRAMPOLINE_ADDR: u64 = 0x8000;
-
-/// Work for one or more CPUs: a closure and a count of CPUs still running it.
-pub struct Job {
-    func: *const (dyn Fn(&PerCpu) + Sync),
-    pending: AtomicU32,
-}
 
 /// Runs `f` on every online CPU at the same time, the caller's included,
 /// and returns when all have finished.

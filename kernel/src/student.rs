@@ -5,9 +5,9 @@
 //! kernel calls them through this table, so it never knows whether it was
 //! linked with the skeleton or with the reference answers.
 
+use crate::frame::KTrapFrame;
 use crate::idt::Idt;
 use crate::percpu::PerCpu;
-use crate::trap::KTrapFrame;
 
 // ANCHOR: student
 /// Lab 1: system calls through `int 0x2e`.

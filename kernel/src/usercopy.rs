@@ -16,8 +16,8 @@
 //!    callers (the dispatcher's argument copy is one `rep movsq`), so a
 //!    copy costs no call.
 
+use crate::frame::KTrapFrame;
 use crate::mm::paging;
-use crate::trap::KTrapFrame;
 use syslab_abi::status::{NtStatus, STATUS_ACCESS_VIOLATION};
 
 /// The copy faulted on a user address.

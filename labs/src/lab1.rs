@@ -31,7 +31,7 @@ pub fn install_int2e_gate(idt: &mut Idt) {
 ///
 /// TODO (book: Lab 1, "The entry stub"): replace the body with the stub.
 /// It must build a `KTrapFrame` on the kernel stack (the field order is in
-/// kernel/src/trap.rs), keep swapgs balanced, clear the user's DF and AC
+/// kernel/src/frame.rs), keep swapgs balanced, clear the user's DF and AC
 /// before any Rust runs (the gate does not; `clac` is #UD on qemu64, so
 /// load RFLAGS with `popfq`), call [`dispatch_system_service`] with a
 /// pointer to the frame, and leave through a `KiSystemCallExit` label that

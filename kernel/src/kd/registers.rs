@@ -7,7 +7,7 @@
 //! are all that top), as NT keeps KTHREAD.TrapFrame there, so the last one
 //! stays readable after the thread has gone.
 
-use crate::trap::KTrapFrame;
+use crate::frame::KTrapFrame;
 use alloc::string::String;
 use core::fmt::Write;
 

@@ -262,16 +262,16 @@ impl Session {
                 let (regs, top) = self.on_cpu(|c| (registers::capture(), c.kernel_stack_top))?;
                 let mut text = registers::format_registers(&regs);
                 text += &self.one_instruction(regs.rip);
-                let at = top - core::mem::size_of::<crate::trap::KTrapFrame>() as u64;
-                let mut raw = [0u8; core::mem::size_of::<crate::trap::KTrapFrame>()];
+                let at = top - core::mem::size_of::<crate::frame::KTrapFrame>() as u64;
+                let mut raw = [0u8; core::mem::size_of::<crate::frame::KTrapFrame>()];
                 read_all(at, &mut raw)?;
                 // SAFETY: KTrapFrame is plain u64s; any bytes are a value.
-                let frame: crate::trap::KTrapFrame =
+                let frame: crate::frame::KTrapFrame =
                     unsafe { core::ptr::read_unaligned(raw.as_ptr().cast()) };
                 text += &registers::format_trap_frame(
                     at,
                     &frame,
-                    crate::trap::vector_name(frame.entry),
+                    crate::frame::vector_name(frame.entry),
                 );
                 if frame.from_user() {
                     text += &self.one_instruction(frame.rip);

@@ -31,6 +31,9 @@ pub const RAM_LIMIT: u64 = STACKS_BASE;
 // ANCHOR_END: layout
 
 pub const PAGE_SIZE: u64 = 4096;
+/// Physical (and virtual) address of the APs' trampoline (smp.rs), SIPI
+/// vector 0x08: mapped writable and executable, unlike the rest of low memory.
+pub const TRAMPOLINE_ADDR: u64 = 0x8000;
 const LARGE_PAGE: u64 = 2 << 20;
 
 /// Page-table entry bits (Intel SDM Vol. 3A Table 5-20 and its neighbours).
@@ -197,7 +200,7 @@ pub fn build_kernel_space(ram_top: u64) -> AddressSpace {
     // trampoline, which must stay executable because the APs run it.
     let mut va = PAGE_SIZE;
     while va < small_end {
-        let f = if va == crate::smp::TRAMPOLINE_ADDR {
+        let f = if va == TRAMPOLINE_ADDR {
             WRITABLE // the APs run it; the boot CPU writes its parameters
         } else if (text..rodata).contains(&va) {
             0 // read + execute

@@ -9,7 +9,7 @@
 //! After the dispatcher, the SYSENTER and SYSCALL stubs ask
 //! [`exit::KiSystemServiceExit`] which exit to take.
 //!
-//! Each stub saves the user's registers as a [`crate::trap::KTrapFrame`]
+//! Each stub saves the user's registers as a [`crate::frame::KTrapFrame`]
 //! and calls the student's dispatcher, which looks the number in EAX up in
 //! [`table::KI_SERVICE_TABLE`], copies the arguments from the user stack
 //! that RDX points at, and calls the service in [`services`].

@@ -12,7 +12,7 @@
 //! as Linux has `compat_sys_*` routines in its 32-bit table: the 64-bit
 //! path never tests the caller's mode.
 
-use crate::trap::KTrapFrame;
+use crate::frame::KTrapFrame;
 use crate::usercopy::{UserFault, copy_to_user, copy_to_user32, put_user};
 use syslab_abi::service::{NT_CURRENT_THREAD, STATUS_UNSUCCESSFUL};
 use syslab_abi::status::*;
@@ -250,7 +250,7 @@ pub fn nt_test_check_gs(_frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
 /// CPU's own slot, `gs:[PERCPU_USER_RSP]`. A shared global would also work
 /// most of the time, until two CPUs enter at once; this check fails at once.
 pub fn nt_test_scratch(frame: &mut KTrapFrame, _args: &[u64]) -> NtStatus {
-    if frame.entry != crate::trap::ENTRY_SYSCALL && frame.entry != crate::trap::ENTRY_SYSCALL32 {
+    if frame.entry != crate::frame::ENTRY_SYSCALL && frame.entry != crate::frame::ENTRY_SYSCALL32 {
         return STATUS_INVALID_PARAMETER;
     }
     #[cfg(target_os = "none")]

@@ -5,7 +5,7 @@
 //! copies from the user stack). Here one entry carries both.
 
 use super::services;
-use crate::trap::KTrapFrame;
+use crate::frame::KTrapFrame;
 use syslab_abi::service::{self, numbers32};
 use syslab_abi::status::NtStatus;
 

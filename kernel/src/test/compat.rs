@@ -6,10 +6,10 @@ use super::user::{
     EXIT_IRETQ, EXIT_SYSEXIT, EXIT_SYSRET, describe, describe_fault, exits, expect_status,
     report32_of, run32, status_name, why_fallback,
 };
+use crate::frame::rflags;
 use crate::gdt::{USER_CS, USER_CS32, USER_DS};
 use crate::percpu::PerCpu;
 use crate::thread::ThreadExit;
-use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -8,10 +8,10 @@ use super::user::{
     all_cpus, describe, expect_status, flags_come_back, kernel_flags, on_each_cpu, report_of,
     report32_of, run, status_name,
 };
+use crate::frame::rflags;
 use crate::idt::{GateType, VECTOR_SYSTEM_SERVICE};
 use crate::percpu::PerCpu;
 use crate::thread::ThreadExit;
-use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

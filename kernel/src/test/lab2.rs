@@ -9,12 +9,12 @@ use super::user::{
     EXIT_IRETQ, EXIT_SYSEXIT, EXIT_SYSEXIT32, all_cpus, describe, exits, expect_status,
     flags_come_back, kernel_flags, on_each_cpu, report_of, report32_of, run_with_input,
 };
+use crate::frame::rflags;
 use crate::gdt::{GDT_ENTRIES, KERNEL_CS, USER_CS, USER_CS32};
 use crate::percpu::PerCpu;
 use crate::rule_cases;
 use crate::shared_user_data::{self, StubKind};
 use crate::thread::ThreadExit;
-use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

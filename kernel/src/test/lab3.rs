@@ -11,11 +11,11 @@ use super::user::{
     EXIT_SYSRET32, all_cpus, describe, describe_fault, exits, expect_status, flags_come_back,
     kernel_flags, on_each_cpu, report_of, run_with_input, status_name,
 };
+use crate::frame::rflags;
 use crate::gdt::{KERNEL_CS, SegmentDescriptor, USER_CS, USER_CS32, USER_DS};
 use crate::msr;
 use crate::percpu::PerCpu;
 use crate::thread::ThreadExit;
-use crate::trap::rflags;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -13,7 +13,7 @@ use syslab_abi::user_test::{
 };
 
 /// User RFLAGS: IF set (interrupts would be allowed), bit 1 always set.
-pub const USER_RFLAGS: u64 = crate::trap::rflags::IF | crate::trap::rflags::RESERVED1;
+pub const USER_RFLAGS: u64 = crate::frame::rflags::IF | crate::frame::rflags::RESERVED1;
 
 /// Runs user test `test` with `arg` on the calling CPU, with a clean report page.
 #[cfg(target_os = "none")]
@@ -174,14 +174,14 @@ pub fn describe(exit: &ThreadExit) -> String {
 pub fn describe_fault(f: &Fault) -> String {
     let mut s = format!(
         "killed by {} at RIP {:#x}, error code {:#x}",
-        crate::trap::vector_name(f.vector),
+        crate::frame::vector_name(f.vector),
         f.rip,
         f.error_code
     );
     if f.vector == 14 {
         s += &format!(", CR2 {:#x}", f.cr2);
     }
-    if f.vector == 1 && f.rflags & crate::trap::rflags::TF != 0 {
+    if f.vector == 1 && f.rflags & crate::frame::rflags::TF != 0 {
         s += &format!(
             ", single-stepped (RFLAGS {:#x} has TF): unless the thread set TF itself, the \
              exit that returned it to ring 3 gave it wrong RFLAGS",
@@ -194,7 +194,7 @@ pub fn describe_fault(f: &Fault) -> String {
              RFLAGS that {stub} sent the thread back with"
         );
     }
-    let entry_marker = f.vector >= crate::trap::ENTRY_SYSENTER;
+    let entry_marker = f.vector >= crate::frame::ENTRY_SYSENTER;
     let compat = f.cs & !3 == (crate::gdt::USER_CS32 & !3) as u64;
     if compat && f.mode == UserMode::Long && !entry_marker {
         s += &format!(
@@ -225,14 +225,14 @@ pub fn returned_from(rip: u64) -> Option<&'static str> {
 /// `iretq` could not take its fast exit, by the book's rules; or that every
 /// rule held, so the student's check refused a frame it should accept.
 pub fn why_fallback(c: &PerCpu) -> String {
+    use crate::frame::rflags::{IF, RF, TF};
     use crate::gdt::{USER_CS, USER_CS32, USER_DS, USER_SS};
     use crate::syscall::exit::{is_user_address, is_user_address32};
-    use crate::trap::rflags::{IF, RF, TF};
     // SAFETY: the CPU is between threads; nothing writes its copy now.
     let f = unsafe { *c.last_fallback.get() };
     let compat = f.cs == USER_CS32 as u64;
     let (rule, stub, reasons): (&str, &str, alloc::vec::Vec<&str>) = match f.entry {
-        crate::trap::ENTRY_SYSENTER if compat => (
+        crate::frame::ENTRY_SYSENTER if compat => (
             "sysexit32_safe",
             "KiFastCallEntry",
             [
@@ -252,7 +252,7 @@ pub fn why_fallback(c: &PerCpu) -> String {
             .filter_map(|(bad, why)| bad.then_some(why))
             .collect(),
         ),
-        crate::trap::ENTRY_SYSCALL32 => (
+        crate::frame::ENTRY_SYSCALL32 => (
             "sysret32_safe",
             "KiSystemCall32",
             [
@@ -270,7 +270,7 @@ pub fn why_fallback(c: &PerCpu) -> String {
             .filter_map(|(bad, why)| bad.then_some(why))
             .collect(),
         ),
-        crate::trap::ENTRY_SYSENTER => (
+        crate::frame::ENTRY_SYSENTER => (
             "sysexit_safe",
             "KiFastCallEntry",
             [
@@ -285,7 +285,7 @@ pub fn why_fallback(c: &PerCpu) -> String {
             .filter_map(|(bad, why)| bad.then_some(why))
             .collect(),
         ),
-        crate::trap::ENTRY_SYSCALL => (
+        crate::frame::ENTRY_SYSCALL => (
             "sysret_safe",
             "KiSystemCall64",
             [

@@ -11,8 +11,10 @@
 use crate::mode::{ThreadMode, UserMode};
 use crate::os::Os;
 use crate::percpu::{self, PERCPU_SYSENTER_CS, PERCPU_SYSENTER_SS};
-use crate::trap::KTrapFrame;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub mod record;
+pub use record::{Fault, Thread, ThreadExit};
 
 /// Where a user thread starts and what it gets in RDI, RSI, RDX.
 #[repr(C)]
@@ -41,52 +43,6 @@ pub static WATCHDOG_MS: AtomicU64 = AtomicU64::new(8_000);
 /// The fuzzer turns it off: it kills threads by the thousand, judges each
 /// end itself, and the reports would flood the serial port.
 pub static REPORT_KILLS: AtomicBool = AtomicBool::new(true);
-
-/// A fault that killed a user thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fault {
-    pub vector: u64,
-    pub error_code: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub rsp: u64,
-    /// RFLAGS when it faulted.
-    pub rflags: u64,
-    /// CR2 for a page fault, else 0.
-    pub cr2: u64,
-    /// The mode the thread was started in (set when it is killed).
-    pub mode: UserMode,
-}
-
-impl Fault {
-    pub fn from_frame(frame: &KTrapFrame, cr2: u64) -> Self {
-        Fault {
-            vector: frame.entry,
-            error_code: frame.error_code,
-            rip: frame.rip,
-            cs: frame.cs,
-            rsp: frame.rsp,
-            rflags: frame.rflags,
-            cr2: if frame.entry == 14 { cr2 } else { 0 },
-            mode: UserMode::Long,
-        }
-    }
-}
-
-/// How a user thread ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThreadExit {
-    /// It exited with this status (the exit trap or NtTerminateThread).
-    Exited(u64),
-    /// A fault, or the kernel on its behalf, killed it.
-    Killed(Fault),
-}
-
-/// The kernel's record of the thread running on a CPU.
-#[derive(Clone, Copy, Debug)]
-pub struct Thread {
-    pub exit: Option<ThreadExit>,
-}
 
 /// Address of the user program's exit trap (`int3` in `syslab_exit`), + 1:
 /// the RIP that #BP reports. Set when the user program is loaded.
