@@ -15,7 +15,7 @@ p/x $gs_base
 p/x $k_gs_base
 tbreak KiSystemServiceExit
 continue
-p/x *($rdi as *mut syslab_kernel::trap::KTrapFrame)
+p/x *($rdi as *mut syslab_kernel::frame::KTrapFrame)
 tbreak *0x7ffe0305
 continue
 info registers rip rsp cs ss eflags
