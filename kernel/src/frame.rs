@@ -1,4 +1,5 @@
-//! The trap frame: the one layout every way into the kernel saves.
+//! The trap frame: the one layout every way into the kernel saves, and the
+//! names of the values its `entry` field takes.
 //!
 //! A leaf module, below everything else: the per-CPU block, the user
 //! copies, the threads and the system-call paths all hold frames, and the

@@ -245,7 +245,8 @@ pub fn cpu_id() -> u32 {
 }
 
 /// The offset in the block of `counters.exits[0]`, which
-/// `syscall::exit::count_exit` indexes, derived from the types like the stubs' offsets above.
+/// `syscall::exit::count_exit` indexes, derived from the types like the
+/// stubs' offsets above.
 pub const COUNT_EXITS: usize = core::mem::offset_of!(PerCpu, counters.exits);
 const _: () = assert!(COUNT_EXITS.is_multiple_of(8));
 
