@@ -96,7 +96,12 @@ impl Contents {
                 MAX_BYTES >> 20
             ));
         }
-        self.files.insert(path, bytes);
+        if self.files.insert(path.clone(), bytes).is_some() {
+            // An archive may hold a name twice; unpacking keeps the last.
+            self.flags.push(format!(
+                "duplicate {path}: the last copy in the archive is graded"
+            ));
+        }
         Ok(())
     }
 
@@ -595,6 +600,26 @@ pub(crate) mod tests {
             clean_path("labs\\src\\a.rs").as_deref(),
             Some("labs/src/a.rs")
         );
+    }
+
+    #[test]
+    fn a_name_twice_in_an_archive_keeps_the_last_and_says_so() {
+        let dir = std::env::temp_dir().join(format!("syslab-dup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let zipped = dir.join("twice.zip");
+        let member = |bytes: &'static [u8]| crate::zipfile::Member {
+            name: "labs/src/lab1.rs",
+            bytes,
+            mode: 0o644,
+        };
+        crate::zipfile::write(&zipped, [member(b"first\n"), member(b"last\n")]).unwrap();
+        let read = read(&zipped).unwrap();
+        assert_eq!(read.files["labs/src/lab1.rs"], b"last\n");
+        assert_eq!(
+            read.flags,
+            ["duplicate labs/src/lab1.rs: the last copy in the archive is graded"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
