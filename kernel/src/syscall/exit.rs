@@ -58,7 +58,7 @@ fn fallback(frame: &KTrapFrame) -> u64 {
 /// only, like [`crate::percpu::current`].
 #[cfg(target_os = "none")]
 #[inline(always)]
-pub fn count_exit(exit: SystemCallExit) {
+fn count_exit(exit: SystemCallExit) {
     const { assert!((SystemCallExit::Sysret32 as usize) < EXIT_SLOTS) };
     // SAFETY: in kernel mode GS points at this CPU's block, and every
     // exit's slot lies inside `counters.exits` (checked above).
