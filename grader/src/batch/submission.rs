@@ -623,6 +623,61 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_damaged_zip_member_is_a_reason_that_names_it() {
+        let dir = std::env::temp_dir().join(format!("syslab-crc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let zipped = dir.join("damaged.zip");
+        let text = "fn answer() -> u32 { 42 }\n".repeat(40);
+        let member = crate::zipfile::Member {
+            name: "labs/src/lab1.rs",
+            bytes: text.as_bytes(),
+            mode: 0o644,
+        };
+        crate::zipfile::write(&zipped, [member]).unwrap();
+        let good = std::fs::read(&zipped).unwrap();
+        let damaged = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = good.clone();
+            edit(&mut bytes);
+            std::fs::write(&zipped, bytes).unwrap();
+            read(&zipped).unwrap_err()
+        };
+        // A flipped bit in the first member's data, which follows its local
+        // header: 30 bytes, the name and the extra field (their lengths at
+        // offsets 26 and 28).
+        let err = damaged(&|bytes| {
+            let field = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+            let data = 30 + field(26) + field(28);
+            bytes[data + 4] ^= 0x40;
+        });
+        assert!(
+            err.starts_with("cannot read labs/src/lab1.rs from the archive"),
+            "{err}"
+        );
+        // The CRC-32 that the central directory claims, 16 bytes into the
+        // member's entry there: the data inflates, and no longer matches.
+        let err = damaged(&|bytes| {
+            let entry = bytes.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+            bytes[entry + 16] ^= 0xFF;
+        });
+        assert!(
+            err.starts_with("cannot read labs/src/lab1.rs from the archive"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_member_larger_than_it_claims_is_cut_off_and_refused() {
+        let mut contents = Contents::default();
+        let endless = std::io::repeat(0).take(MAX_BYTES + 1024);
+        let err = contents
+            .add_member("labs/src/lab1.rs", 10, endless)
+            .unwrap_err();
+        assert!(err.contains("larger than 64 MiB"), "{err}");
+        assert!(contents.files.is_empty());
+    }
+
+    #[test]
     fn archives_and_directories_read_alike() {
         let dir = std::env::temp_dir().join(format!("syslab-sub-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
