@@ -44,28 +44,26 @@ pub fn run(p: &Package) -> Result<u8> {
 }
 
 fn write(out: &Path, p: &Package, files: &crate::batch::submission::Files) -> Result<()> {
-    let setup = fill(SETUP, p);
-    let run = fill(RUN, p);
-    let scripts = [
-        ("setup.sh", setup.as_bytes()),
-        ("run_autograder", run.as_bytes()),
-    ];
-    let scripts = scripts.into_iter().map(|(name, bytes)| zipfile::Member {
-        name,
-        bytes,
-        mode: 0o755,
-    });
+    let (setup, run) = (fill(SETUP, p), fill(RUN, p));
     let course: Vec<(String, &[u8])> = files
         .iter()
         .filter(|(path, _)| scratch::in_parts(path))
         .map(|(path, bytes)| (format!("{COURSE}/{path}"), bytes.as_slice()))
         .collect();
-    let course = course.iter().map(|(name, bytes)| zipfile::Member {
-        name,
-        bytes,
-        mode: 0o644,
-    });
-    zipfile::write(out, scripts.chain(course))
+    let scripts = [
+        ("setup.sh", setup.as_bytes()),
+        ("run_autograder", run.as_bytes()),
+    ];
+    let members = scripts
+        .into_iter()
+        .map(|(name, bytes)| (name, bytes, 0o755))
+        .chain(
+            course
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), *bytes, 0o644)),
+        )
+        .map(|(name, bytes, mode)| zipfile::Member { name, bytes, mode });
+    zipfile::write(out, members)
 }
 
 #[cfg(test)]
